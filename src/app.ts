@@ -1,0 +1,75 @@
+/**
+ * Builds the Fastify app: external plugins → error model → operations routes → module routes.
+ * It only wires what the runtime built; it opens no connections itself (tests inject services).
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import underPressure from '@fastify/under-pressure';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { installErrorHandling } from './http/error-handler.js';
+import { appError } from './http/errors.js';
+import { Problem } from './http/schemas.js';
+import { couponsRoutes } from './modules/coupons/routes.js';
+import { usersRoutes } from './modules/users/routes.js';
+import { operationsRoutes } from './operations.js';
+import type { AppServices } from './services.js';
+
+export async function buildApp(
+  services: AppServices,
+  logger?: FastifyBaseLogger,
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger } : { logger: false }),
+    bodyLimit: services.config.bodyLimit,
+    // Per-request logs would dominate a spike; metrics cover requests, logs cover errors.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addSchema(Problem);
+  installErrorHandling(app);
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'stampede API',
+        version: '1.0.0',
+        description:
+          'Limited-stock, high-traffic commerce. Every error is application/problem+json (RFC 9457) with a stable `code`; see docs/errors.md.',
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(underPressure, {
+    maxEventLoopDelay: 2_000,
+    maxEventLoopUtilization: 0.999,
+    exposeStatusRoute: false,
+    pressureHandler: () => {
+      throw appError('OVERLOADED', 'the server is overloaded; retry shortly', { 'retry-after': '1' });
+    },
+  });
+
+  const { metrics } = services;
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpDuration.observe(
+      { method: request.method, route, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await app.register(operationsRoutes, { services });
+  await app.register(usersRoutes, { services });
+  await app.register(couponsRoutes, { services });
+  return app;
+}

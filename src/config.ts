@@ -1,0 +1,124 @@
+/**
+ * Environment → typed configuration, read once and validated at start.
+ * A bad value throws a ConfigError whose message names the variable and what is allowed.
+ */
+import path from 'node:path';
+
+export type Mode = 'embedded' | 'cluster';
+
+export interface Config {
+  mode: Mode;
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  adminToken?: string;
+  jwtSecret?: string;
+  logLevel: string;
+  /** Max rows per group-commit transaction. */
+  commitMaxBatch: number;
+  /** How long a batch may wait for company before it is flushed, in ms. */
+  commitMaxWaitMs: number;
+  /** Concurrent group-commit transactions (each holds one PG connection). */
+  commitConcurrency: number;
+  /** PostgreSQL pool size. */
+  pgPoolMax: number;
+  /** A pending gate reservation older than this is reconciled against PostgreSQL, in ms. */
+  reconcileAfterMs: number;
+  /** Period of the reconciler loop, in ms. */
+  reconcileIntervalMs: number;
+  /** Max JSON body size in bytes. */
+  bodyLimit: number;
+  /** Key prefix for Redis keys, so several deployments (or test runs) can share a server. */
+  redisPrefix: string;
+  /** Reconciler and other background loops run in this process. */
+  runBackground: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!/^-?\d+$/.test(raw.trim())) {
+    throw new ConfigError(`${name} must be a whole number between ${min} and ${max}; got "${raw}".`);
+  }
+  const n = Number(raw);
+  if (n < min || n > max) {
+    throw new ConfigError(`${name} must be between ${min} and ${max}; got ${n}.`);
+  }
+  return n;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL (${protocols.join(' or ')}); got "${raw}".`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must start with ${protocols.join(' or ')}; got "${parsed.protocol}".`);
+  }
+  return raw;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(env: Env = process.env): Config {
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  if (Boolean(databaseUrl) !== Boolean(redisUrl)) {
+    throw new ConfigError(
+      'Cluster mode needs both DATABASE_URL and REDIS_URL; set both (cluster) or neither (embedded).',
+    );
+  }
+  const mode: Mode = databaseUrl ? 'cluster' : 'embedded';
+  const adminToken = env.ADMIN_TOKEN || undefined;
+  const jwtSecret = env.JWT_SECRET || undefined;
+  if (mode === 'cluster') {
+    if (!adminToken) throw new ConfigError('ADMIN_TOKEN is required in cluster mode.');
+    if (!jwtSecret) throw new ConfigError('JWT_SECRET is required in cluster mode.');
+  }
+  if (adminToken !== undefined && adminToken.length < 16) {
+    throw new ConfigError('ADMIN_TOKEN must be at least 16 characters long.');
+  }
+  if (jwtSecret !== undefined && jwtSecret.length < 32) {
+    throw new ConfigError('JWT_SECRET must be at least 32 characters long.');
+  }
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}; got "${logLevel}".`);
+  }
+  const redisPrefix = env.REDIS_PREFIX ?? 'stampede:';
+  if (!/^[A-Za-z0-9:_.-]{0,64}$/.test(redisPrefix)) {
+    throw new ConfigError('REDIS_PREFIX may hold only letters, digits and : _ . - (at most 64).');
+  }
+  return {
+    mode,
+    port: int(env, 'PORT', 3000, 0, 65535),
+    host: env.HOST || '127.0.0.1',
+    dataDir: path.resolve(env.DATA_DIR || './.data'),
+    databaseUrl,
+    redisUrl,
+    adminToken,
+    jwtSecret,
+    logLevel,
+    commitMaxBatch: int(env, 'COMMIT_MAX_BATCH', 500, 1, 10_000),
+    commitMaxWaitMs: int(env, 'COMMIT_MAX_WAIT_MS', 1, 0, 1000),
+    commitConcurrency: int(env, 'COMMIT_CONCURRENCY', 4, 1, 64),
+    pgPoolMax: int(env, 'PG_POOL_MAX', 20, 2, 500),
+    reconcileAfterMs: int(env, 'RECONCILE_AFTER_MS', 30_000, 100, 3_600_000),
+    reconcileIntervalMs: int(env, 'RECONCILE_INTERVAL_MS', 2_000, 50, 3_600_000),
+    bodyLimit: int(env, 'BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
+    redisPrefix,
+    runBackground: (env.RUN_BACKGROUND ?? 'true') !== 'false',
+  };
+}

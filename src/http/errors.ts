@@ -1,0 +1,66 @@
+/**
+ * The error model: every failure a client can see is an AppError with a stable machine-readable
+ * code, an HTTP status and a title. The error handler turns them into RFC 9457 problem+json.
+ * docs/errors.md lists every code; keep the two in step.
+ */
+
+export const ERRORS = {
+  VALIDATION_FAILED: { status: 400, title: 'The request is not valid' },
+  UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
+  INSUFFICIENT_POINTS: { status: 402, title: 'Not enough points' },
+  FORBIDDEN: { status: 403, title: 'Not allowed for this actor' },
+  NOT_OPEN: { status: 403, title: 'The drop is not open' },
+  NOT_FOUND: { status: 404, title: 'Not found' },
+  ALREADY_ISSUED: { status: 409, title: 'Already issued to this user' },
+  BALANCE_LIMIT: { status: 409, title: 'Balance limit exceeded' },
+  OUT_OF_STOCK: { status: 409, title: 'Out of stock' },
+  COUPON_UNAVAILABLE: { status: 409, title: 'Coupon unavailable' },
+  IDEMPOTENCY_IN_PROGRESS: { status: 409, title: 'A request with this Idempotency-Key is in progress' },
+  SOLD_OUT: { status: 410, title: 'Sold out' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key reused with a different request' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  INTERNAL: { status: 500, title: 'Internal error' },
+  UNAVAILABLE: { status: 503, title: 'Temporarily unavailable' },
+  OVERLOADED: { status: 503, title: 'Overloaded' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly status: number;
+  readonly title: string;
+
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail);
+    this.status = ERRORS[code].status;
+    this.title = ERRORS[code].title;
+  }
+}
+
+export const appError = (code: ErrorCode, detail: string, headers?: Record<string, string>) =>
+  new AppError(code, detail, headers);
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+}
+
+export function problemOf(err: AppError): Problem {
+  return {
+    type: `https://stampede.dev/problems/${err.code.toLowerCase().replaceAll('_', '-')}`,
+    title: err.title,
+    status: err.status,
+    detail: err.detail,
+    code: err.code,
+  };
+}

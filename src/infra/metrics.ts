@@ -1,0 +1,78 @@
+/**
+ * Prometheus metrics, one registry per app instance (tests build many apps in one process).
+ * Names follow Prometheus conventions: base units (seconds), _total for counters.
+ */
+import { Counter, Gauge, Histogram, collectDefaultMetrics, Registry } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by method, route pattern and status code',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  readonly couponIssue = new Counter({
+    name: 'stampede_coupon_issue_total',
+    help: 'Coupon issue attempts by coupon and outcome (issued, sold_out, duplicate, not_open, unavailable)',
+    labelNames: ['coupon_id', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly commitBatchSize = new Histogram({
+    name: 'stampede_group_commit_batch_size',
+    help: 'Rows per group-commit transaction',
+    labelNames: ['committer'] as const,
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000],
+    registers: [this.registry],
+  });
+
+  readonly commitDuration = new Histogram({
+    name: 'stampede_group_commit_duration_seconds',
+    help: 'Duration of one group-commit transaction',
+    labelNames: ['committer', 'ok'] as const,
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+
+  readonly gateErrors = new Counter({
+    name: 'stampede_gate_errors_total',
+    help: 'Gate adapter failures (the request fell back to the PostgreSQL-only path)',
+    labelNames: ['gate', 'op'] as const,
+    registers: [this.registry],
+  });
+
+  readonly gateFallbacks = new Counter({
+    name: 'stampede_gate_fallback_total',
+    help: 'Issue requests served by the PostgreSQL-only path, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly gateRebuilds = new Counter({
+    name: 'stampede_gate_rebuilds_total',
+    help: 'Gate states rebuilt from PostgreSQL',
+    registers: [this.registry],
+  });
+
+  readonly breakerState = new Gauge({
+    name: 'stampede_breaker_state',
+    help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open',
+    labelNames: ['breaker'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reconciled = new Counter({
+    name: 'stampede_reconciler_reservations_total',
+    help: 'Stale gate reservations settled by the reconciler, by result (released, confirmed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

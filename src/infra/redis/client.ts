@@ -1,0 +1,48 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+
+const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lua');
+
+/** Script name -> `redis.<name>(...keys, ...args)` after `loadScripts`. */
+export interface ScriptCommands {
+  reserveCoupon(k1: string, k2: string, k3: string, user: string, nowMs: number): Promise<number>;
+  settleCoupon(k1: string, k2: string, k3: string, user: string, outcome: string): Promise<number>;
+  stageCouponUsers(k1: string, ...users: string[]): Promise<number>;
+  loadCoupon(k1: string, k2: string, k3: string, k4: string, remaining: number): Promise<number>;
+  resyncCoupon(k1: string, k2: string, k3: string, ...args: (string | number)[]): Promise<number[]>;
+}
+
+export type RedisClient = Redis & ScriptCommands;
+
+/**
+ * Registers every `lua/<name>-<numberOfKeys>.lua` file as a command (EVALSHA with EVAL fallback,
+ * the BullMQ way). Scripts are read once at start, never built at run time.
+ */
+export function loadScripts(redis: Redis): RedisClient {
+  for (const file of readdirSync(LUA_DIR)) {
+    const m = /^(\w+)-(\d+)\.lua$/.exec(file);
+    if (!m) continue;
+    redis.defineCommand(m[1], { numberOfKeys: Number(m[2]), lua: readFileSync(path.join(LUA_DIR, file), 'utf8') });
+  }
+  return redis as RedisClient;
+}
+
+/**
+ * A client that fails fast when Redis is away instead of queueing: the caller's circuit breaker
+ * decides to fall back to PostgreSQL, and a request never hangs on a dead Redis.
+ */
+export function createRedis(url: string): RedisClient {
+  const redis = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 1_000,
+    connectTimeout: 2_000,
+    lazyConnect: false,
+    retryStrategy: (times) => Math.min(times * 100, 1_000),
+  });
+  // Connection errors are reported through the breaker and /readyz; don't crash on them.
+  redis.on('error', () => {});
+  return loadScripts(redis);
+}
