@@ -31,6 +31,13 @@ export async function buildApp(
 
   app.addSchema(Problem);
   installErrorHandling(app);
+  // Clients often send Content-Type: application/json with no body on body-less POSTs (issue);
+  // treat that as "no body" instead of an error. Non-empty bodies use Fastify's safe parser.
+  const jsonParser = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined);
+    else jsonParser(request, body as string, done);
+  });
 
   await app.register(swagger, {
     openapi: {
