@@ -4,8 +4,8 @@
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import underPressure from '@fastify/under-pressure';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { installErrorHandling } from './http/error-handler.js';
 import { appError } from './http/errors.js';
@@ -15,10 +15,7 @@ import { usersRoutes } from './modules/users/routes.js';
 import { operationsRoutes } from './operations.js';
 import type { AppServices } from './services.js';
 
-export async function buildApp(
-  services: AppServices,
-  logger?: FastifyBaseLogger,
-): Promise<FastifyInstance> {
+export async function buildApp(services: AppServices, logger?: FastifyBaseLogger): Promise<FastifyInstance> {
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     bodyLimit: services.config.bodyLimit,

@@ -86,6 +86,8 @@ main(process.argv.slice(2)).catch((err) => {
     process.stderr.write(`configuration error: ${err.message}\n`);
     process.exit(78);
   }
-  process.stderr.write(`stampede failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `stampede failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 });

@@ -5,7 +5,10 @@ import type { AppServices } from './services.js';
 const Check = Type.Object({ status: Type.String(), detail: Type.Optional(Type.String()) });
 
 /** /healthz (alive), /readyz (dependencies), /metrics (Prometheus). */
-export const operationsRoutes: FastifyPluginAsyncTypebox<{ services: AppServices }> = async (app, { services }) => {
+export const operationsRoutes: FastifyPluginAsyncTypebox<{ services: AppServices }> = async (
+  app,
+  { services },
+) => {
   app.get('/healthz', { schema: { tags: ['operations'], hide: false } }, async () => ({ status: 'ok' }));
 
   app.get(
@@ -37,7 +40,10 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<{ services: AppServices
           await redis.ping();
           checks.redis = { status: 'up' };
         } catch (err) {
-          checks.redis = { status: 'down', detail: `${(err as Error).message}; issuing through PostgreSQL only` };
+          checks.redis = {
+            status: 'down',
+            detail: `${(err as Error).message}; issuing through PostgreSQL only`,
+          };
         }
       }
       checks.gate = {
@@ -48,7 +54,13 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<{ services: AppServices
       const degraded = ready && (checks.redis?.status === 'down' || coupons.breakerOpen);
       reply.code(ready ? 200 : 503);
       return {
-        status: ready ? (degraded ? 'degraded' : 'ready') : lifecycle.state === 'ready' ? 'unavailable' : lifecycle.state,
+        status: ready
+          ? degraded
+            ? 'degraded'
+            : 'ready'
+          : lifecycle.state === 'ready'
+            ? 'unavailable'
+            : lifecycle.state,
         mode: config.mode,
         checks,
       };

@@ -12,7 +12,8 @@ function translate(err: FastifyError): AppError | null {
     const first = err.validation[0];
     const where = err.validationContext ?? 'body';
     const field = first?.instancePath ? `${where}${first.instancePath.replaceAll('/', '.')}` : where;
-    const extra = first?.keyword === 'additionalProperties' ? ` (${String(first.params?.additionalProperty)})` : '';
+    const extra =
+      first?.keyword === 'additionalProperties' ? ` (${String(first.params?.additionalProperty)})` : '';
     return appError('VALIDATION_FAILED', `${field} ${first?.message ?? 'is invalid'}${extra}`);
   }
   switch (err.code) {
@@ -32,7 +33,8 @@ function translate(err: FastifyError): AppError | null {
   if (err.statusCode === 413) return appError('PAYLOAD_TOO_LARGE', 'the request body exceeds the size limit');
   if (err.statusCode === 415) return appError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
   if (err.statusCode === 429) return appError('RATE_LIMITED', 'slow down', { 'retry-after': '1' });
-  if (err.statusCode === 503) return appError('OVERLOADED', 'the server is overloaded', { 'retry-after': '1' });
+  if (err.statusCode === 503)
+    return appError('OVERLOADED', 'the server is overloaded', { 'retry-after': '1' });
   return null;
 }
 

@@ -96,8 +96,9 @@ export class GroupCommitter<I, R> {
     try {
       const results = await this.execute(batch.map((p) => p.item));
       this.opts.onBatch?.(batch.length, (performance.now() - started) / 1000, true);
-      if (results.length !== batch.length) throw new Error(`${this.opts.name}: executor returned wrong count`);
-      batch.forEach((p, i) => p.resolve(results[i]));
+      if (results.length !== batch.length)
+        throw new Error(`${this.opts.name}: executor returned wrong count`);
+      for (let i = 0; i < batch.length; i++) batch[i].resolve(results[i]);
     } catch (err) {
       this.opts.onBatch?.(batch.length, (performance.now() - started) / 1000, false);
       if (batch.length > 1 && isDataError(err)) {

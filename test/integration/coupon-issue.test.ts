@@ -51,7 +51,10 @@ for (const mode of ['embedded', 'cluster'] as Mode[]) {
         [attempts[i], attempts[j]] = [attempts[j], attempts[i]];
       }
       const answers = await Promise.all(
-        attempts.map(async (u) => ({ user: u, res: await client.call('POST', issueUrl, { token: u.token }) })),
+        attempts.map(async (u) => ({
+          user: u,
+          res: await client.call('POST', issueUrl, { token: u.token }),
+        })),
       );
 
       const byStatus = new Map<number, number>();
@@ -102,7 +105,9 @@ for (const mode of ['embedded', 'cluster'] as Mode[]) {
         body: { name: 'later', discount: { type: 'PERCENT', value: 10 }, quantity: 5, startsAt: future },
       });
       expect(later.status).toBe(201);
-      const res = await client.call('POST', `${server.url}/api/v1/coupons/${later.body.id}/issue`, { token: users[0].token });
+      const res = await client.call('POST', `${server.url}/api/v1/coupons/${later.body.id}/issue`, {
+        token: users[0].token,
+      });
       expect(res.status).toBe(403);
       expect(res.body.code).toBe('NOT_OPEN');
 
@@ -118,11 +123,15 @@ for (const mode of ['embedded', 'cluster'] as Mode[]) {
       });
       expect(ended.status).toBe(201);
       await new Promise((r) => setTimeout(r, 700));
-      const late = await client.call('POST', `${server.url}/api/v1/coupons/${ended.body.id}/issue`, { token: users[0].token });
+      const late = await client.call('POST', `${server.url}/api/v1/coupons/${ended.body.id}/issue`, {
+        token: users[0].token,
+      });
       expect(late.status).toBe(403);
       expect(late.body.code).toBe('NOT_OPEN');
 
-      const missing = await client.call('POST', `${server.url}/api/v1/coupons/987654/issue`, { token: users[0].token });
+      const missing = await client.call('POST', `${server.url}/api/v1/coupons/987654/issue`, {
+        token: users[0].token,
+      });
       expect(missing.status).toBe(404);
       expect(missing.body.code).toBe('NOT_FOUND');
     });
@@ -132,7 +141,9 @@ for (const mode of ['embedded', 'cluster'] as Mode[]) {
         token: ADMIN_TOKEN,
         body: { name: 'week', discount: { type: 'AMOUNT', value: 100 }, quantity: 3, validDays: 7 },
       });
-      const res = await client.call('POST', `${server.url}/api/v1/coupons/${c.body.id}/issue`, { token: users[1].token });
+      const res = await client.call('POST', `${server.url}/api/v1/coupons/${c.body.id}/issue`, {
+        token: users[1].token,
+      });
       expect(res.status).toBe(201);
       const days = (Date.parse(res.body.expiresAt) - Date.now()) / 86_400_000;
       expect(days).toBeGreaterThan(6.9);

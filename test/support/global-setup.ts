@@ -23,7 +23,12 @@ const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const CLUSTER_PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 async function redisReachable(): Promise<boolean> {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2_000, retryStrategy: () => null });
+  const r = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2_000,
+    retryStrategy: () => null,
+  });
   r.on('error', () => {});
   try {
     await r.connect();
@@ -44,7 +49,9 @@ export default async function setup(project: TestProject) {
     if (process.env.CI === 'true') {
       throw new Error(`Redis is not reachable at ${REDIS_URL}; CI must run the Redis-backed tests.`);
     }
-    console.warn(`\n!!! Redis not reachable at ${REDIS_URL}: Redis-backed tests will be SKIPPED (set CI=true to fail instead)\n`);
+    console.warn(
+      `\n!!! Redis not reachable at ${REDIS_URL}: Redis-backed tests will be SKIPPED (set CI=true to fail instead)\n`,
+    );
   }
   project.provide('embeddedPgUrl', pg.url);
   project.provide('clusterPgUrl', CLUSTER_PG_URL);

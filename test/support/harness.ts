@@ -6,9 +6,9 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { Agent, request } from 'undici';
 import { inject } from 'vitest';
-import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
@@ -75,7 +75,10 @@ export function testConfig(db: TestDatabase, overrides: Partial<Config> = {}): C
 }
 
 /** Starts a server in this process on a free loopback port. */
-export async function startTestServer(db: TestDatabase, overrides: Partial<Config> = {}): Promise<TestServer> {
+export async function startTestServer(
+  db: TestDatabase,
+  overrides: Partial<Config> = {},
+): Promise<TestServer> {
   const config = testConfig(db, overrides);
   const runtime = await createRuntime(config);
   const app = await buildApp(runtime.services);
@@ -118,7 +121,9 @@ export function httpClient(connections = 256) {
     } catch {
       json = text;
     }
-    return { status: res.statusCode, headers: res.headers, body: json as Record<string, unknown> & any };
+    // biome-ignore lint/suspicious/noExplicitAny: test responses are asserted field by field
+    const body = json as any;
+    return { status: res.statusCode, headers: res.headers, body };
   }
   return { call, close: () => agent.close() };
 }

@@ -31,7 +31,8 @@ export interface ServerProcess {
 }
 
 export async function spawnServer(env: Record<string, string>, port?: number): Promise<ServerProcess> {
-  if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` (npm test does it first)');
+  if (!existsSync(CLI))
+    throw new Error('dist/cli.js is missing: run `npm run build` (npm test does it first)');
   const p = port ?? (await freePort());
   const child = spawn(process.execPath, [CLI, 'serve'], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: String(p), HOST: '127.0.0.1' },

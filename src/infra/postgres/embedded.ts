@@ -83,7 +83,8 @@ export async function startEmbeddedPostgres(
   const pgDir = path.join(dataDir, 'pg');
   await mkdir(dataDir, { recursive: true });
   const passwordFile = path.join(dataDir, 'pg-password');
-  if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
+  if (!existsSync(passwordFile))
+    writeFileSync(passwordFile, randomBytes(18).toString('base64url'), { mode: 0o600 });
   const password = readFileSync(passwordFile, 'utf8').trim();
   const port = await freePort();
   const pgLogs: string[] = [];

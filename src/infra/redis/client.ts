@@ -24,7 +24,10 @@ export function loadScripts(redis: Redis): RedisClient {
   for (const file of readdirSync(LUA_DIR)) {
     const m = /^(\w+)-(\d+)\.lua$/.exec(file);
     if (!m) continue;
-    redis.defineCommand(m[1], { numberOfKeys: Number(m[2]), lua: readFileSync(path.join(LUA_DIR, file), 'utf8') });
+    redis.defineCommand(m[1], {
+      numberOfKeys: Number(m[2]),
+      lua: readFileSync(path.join(LUA_DIR, file), 'utf8'),
+    });
   }
   return redis as RedisClient;
 }

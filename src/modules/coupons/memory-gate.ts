@@ -35,7 +35,7 @@ export class MemoryCouponGate implements CouponGate {
 
   async settle(couponId: string, userId: string, outcome: SettleOutcome): Promise<void> {
     const s = this.coupons.get(couponId);
-    if (!s || !s.pending.delete(userId)) return;
+    if (!s?.pending.delete(userId)) return;
     if (outcome === 'ISSUED') return;
     if (outcome === 'DUPLICATE') {
       s.remaining += 1;

@@ -1,5 +1,5 @@
-import type { Keys } from '../../infra/redis/keys.js';
 import type { RedisClient } from '../../infra/redis/client.js';
+import type { Keys } from '../../infra/redis/keys.js';
 import {
   type CouponGate,
   type GateSnapshot,
@@ -64,7 +64,9 @@ export class RedisCouponGate implements CouponGate {
   }
 
   async stalePending(couponId: string, cutoffMs: number): Promise<string[]> {
-    return call(() => this.redis.zrangebyscore(this.keys.couponPending(couponId), '-inf', cutoffMs, 'LIMIT', 0, 10_000));
+    return call(() =>
+      this.redis.zrangebyscore(this.keys.couponPending(couponId), '-inf', cutoffMs, 'LIMIT', 0, 10_000),
+    );
   }
 
   async resync(couponId: string, input: ResyncInput): Promise<ResyncResult> {

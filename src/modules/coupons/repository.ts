@@ -93,7 +93,9 @@ export class CouponsRepository {
   }
 
   async get(id: string): Promise<CouponRow | null> {
-    const { rows } = await this.pool.query<CouponRow>(`SELECT ${COUPON_COLUMNS} FROM coupons WHERE id = $1`, [id]);
+    const { rows } = await this.pool.query<CouponRow>(`SELECT ${COUPON_COLUMNS} FROM coupons WHERE id = $1`, [
+      id,
+    ]);
     return rows[0] ?? null;
   }
 
@@ -171,14 +173,22 @@ export class CouponsRepository {
     }
     const { cap, validDays } = lock.rows[0];
     const users = idx.map((i) => items[i].userId);
-    const { rows } = await client.query<{ ord: string; id: string | null; issued_at: Date; expires_at: Date | null; dup: boolean }>(
-      ISSUE_SQL,
-      [couponId, users, cap, validDays],
-    );
+    const { rows } = await client.query<{
+      ord: string;
+      id: string | null;
+      issued_at: Date;
+      expires_at: Date | null;
+      dup: boolean;
+    }>(ISSUE_SQL, [couponId, users, cap, validDays]);
     for (const row of rows) {
       const i = idx[Number(row.ord) - 1];
       if (row.id !== null) {
-        results[i] = { outcome: 'ISSUED', userCouponId: row.id, issuedAt: row.issued_at, expiresAt: row.expires_at };
+        results[i] = {
+          outcome: 'ISSUED',
+          userCouponId: row.id,
+          issuedAt: row.issued_at,
+          expiresAt: row.expires_at,
+        };
       } else {
         results[i] = row.dup ? { outcome: 'DUPLICATE' } : { outcome: 'SOLD_OUT' };
       }

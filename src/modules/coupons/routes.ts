@@ -42,11 +42,15 @@ function view(c: CouponRow) {
 function parseTime(field: string, v: string | undefined): Date | null {
   if (v === undefined) return null;
   const d = new Date(v);
-  if (Number.isNaN(d.getTime())) throw appError('VALIDATION_FAILED', `body.${field} must be an ISO-8601 date-time`);
+  if (Number.isNaN(d.getTime()))
+    throw appError('VALIDATION_FAILED', `body.${field} must be an ISO-8601 date-time`);
   return d;
 }
 
-export const couponsRoutes: FastifyPluginAsyncTypebox<{ services: AppServices }> = async (app, { services }) => {
+export const couponsRoutes: FastifyPluginAsyncTypebox<{ services: AppServices }> = async (
+  app,
+  { services },
+) => {
   const { auth, coupons } = services;
 
   app.post(
@@ -160,7 +164,11 @@ export const couponsRoutes: FastifyPluginAsyncTypebox<{ services: AppServices }>
                 couponId: Type.String(),
                 name: Type.String(),
                 discount: Discount,
-                status: Type.Union([Type.Literal('AVAILABLE'), Type.Literal('USED'), Type.Literal('EXPIRED')]),
+                status: Type.Union([
+                  Type.Literal('AVAILABLE'),
+                  Type.Literal('USED'),
+                  Type.Literal('EXPIRED'),
+                ]),
                 issuedAt: Type.String({ format: 'date-time' }),
                 expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
               }),
@@ -180,7 +188,10 @@ export const couponsRoutes: FastifyPluginAsyncTypebox<{ services: AppServices }>
           couponId: r.couponId,
           name: r.name,
           discount: { type: r.discountType, value: r.discountValue },
-          status: r.status === 'AVAILABLE' && r.expiresAt && r.expiresAt.getTime() <= now ? ('EXPIRED' as const) : r.status,
+          status:
+            r.status === 'AVAILABLE' && r.expiresAt && r.expiresAt.getTime() <= now
+              ? ('EXPIRED' as const)
+              : r.status,
           issuedAt: r.issuedAt.toISOString(),
           ...(r.expiresAt ? { expiresAt: r.expiresAt.toISOString() } : {}),
         })),

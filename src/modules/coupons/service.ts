@@ -44,8 +44,7 @@ export class CouponsService {
     private readonly metrics: Metrics,
     private readonly log: FastifyBaseLogger,
   ) {
-    const state = (s: CircuitState) =>
-      s === CircuitState.Closed ? 0 : s === CircuitState.HalfOpen ? 1 : 2;
+    const state = (s: CircuitState) => (s === CircuitState.Closed ? 0 : s === CircuitState.HalfOpen ? 1 : 2);
     metrics.breakerState.set({ breaker: 'gate' }, 0);
     this.breaker.onStateChange((s) => {
       metrics.breakerState.set({ breaker: 'gate' }, state(s));
@@ -113,7 +112,10 @@ export class CouponsService {
         if (!snap) return;
         await this.guarded('load', () => this.gate.load(couponId, snap));
         this.metrics.gateRebuilds.inc();
-        this.log.info({ couponId, remaining: snap.remaining, holders: snap.holders.length }, 'gate rebuilt from PostgreSQL');
+        this.log.info(
+          { couponId, remaining: snap.remaining, holders: snap.holders.length },
+          'gate rebuilt from PostgreSQL',
+        );
       })().finally(() => this.loading.delete(couponId));
       this.loading.set(couponId, p);
     }
@@ -125,7 +127,10 @@ export class CouponsService {
     const now = Date.now();
     if (now < coupon.startsAt.getTime() || (coupon.endsAt && now >= coupon.endsAt.getTime())) {
       this.count(couponId, 'not_open');
-      throw appError('NOT_OPEN', `coupon ${couponId} is open from ${coupon.startsAt.toISOString()}${coupon.endsAt ? ` to ${coupon.endsAt.toISOString()}` : ''}`);
+      throw appError(
+        'NOT_OPEN',
+        `coupon ${couponId} is open from ${coupon.startsAt.toISOString()}${coupon.endsAt ? ` to ${coupon.endsAt.toISOString()}` : ''}`,
+      );
     }
 
     let reserved = false;
@@ -141,7 +146,9 @@ export class CouponsService {
       else this.metrics.gateFallbacks.inc({ reason: 'not_loaded' });
     } catch (err) {
       if (!(err instanceof Error) || 'status' in err) throw err; // business answers pass through
-      this.metrics.gateFallbacks.inc({ reason: err instanceof BrokenCircuitError ? 'breaker_open' : 'gate_error' });
+      this.metrics.gateFallbacks.inc({
+        reason: err instanceof BrokenCircuitError ? 'breaker_open' : 'gate_error',
+      });
     }
 
     let result: IssueResult;
@@ -209,7 +216,8 @@ export class CouponsService {
     }
     if (released) this.metrics.reconciled.inc({ result: 'released' }, released);
     if (confirmed) this.metrics.reconciled.inc({ result: 'confirmed' }, confirmed);
-    if (released || confirmed) this.log.info({ released, confirmed }, 'reconciler settled stale reservations');
+    if (released || confirmed)
+      this.log.info({ released, confirmed }, 'reconciler settled stale reservations');
     return { released, confirmed };
   }
 }

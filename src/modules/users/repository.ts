@@ -29,7 +29,9 @@ export class UsersRepository {
   }
 
   async get(id: string): Promise<UserRow | null> {
-    const { rows } = await this.pool.query<UserRow>('SELECT id::text AS id, name FROM users WHERE id = $1', [id]);
+    const { rows } = await this.pool.query<UserRow>('SELECT id::text AS id, name FROM users WHERE id = $1', [
+      id,
+    ]);
     return rows[0] ?? null;
   }
 }

@@ -7,7 +7,10 @@ import type { AppServices } from '../../services.js';
 const UserWithToken = Type.Object({ id: Type.String(), name: Type.String(), token: Type.String() });
 const Name = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' });
 
-export const usersRoutes: FastifyPluginAsyncTypebox<{ services: AppServices }> = async (app, { services }) => {
+export const usersRoutes: FastifyPluginAsyncTypebox<{ services: AppServices }> = async (
+  app,
+  { services },
+) => {
   const { auth, users } = services;
 
   app.post(
