@@ -10,7 +10,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { installErrorHandling } from './http/error-handler.js';
 import { appError } from './http/errors.js';
 import { Problem } from './http/schemas.js';
+import { catalogRoutes } from './modules/catalog/routes.js';
 import { couponsRoutes } from './modules/coupons/routes.js';
+import { notificationsRoutes } from './modules/notifications/routes.js';
+import { ordersRoutes } from './modules/orders/routes.js';
+import { pointsRoutes } from './modules/points/routes.js';
+import { rankingRoutes } from './modules/ranking/routes.js';
 import { usersRoutes } from './modules/users/routes.js';
 import { operationsRoutes } from './operations.js';
 import type { AppServices } from './services.js';
@@ -75,5 +80,10 @@ export async function buildApp(services: AppServices, logger?: FastifyBaseLogger
   await app.register(operationsRoutes, { services });
   await app.register(usersRoutes, { services });
   await app.register(couponsRoutes, { services });
+  await app.register(pointsRoutes, { services });
+  await app.register(catalogRoutes, { services });
+  await app.register(rankingRoutes, { services });
+  await app.register(ordersRoutes, { services });
+  await app.register(notificationsRoutes, { services });
   return app;
 }

@@ -34,6 +34,16 @@ export interface Config {
   redisPrefix: string;
   /** Reconciler and other background loops run in this process. */
   runBackground: boolean;
+  /** Data-platform webhook the outbox relay POSTs events to; unset = webhook delivery off. */
+  dataPlatformUrl?: string;
+  /** Period of the outbox relay loop when it found nothing to do, in ms. */
+  outboxPollMs: number;
+  /** First webhook retry delay, doubled per failed attempt, in ms. */
+  outboxRetryBaseMs: number;
+  /** Cap on the webhook retry delay, in ms. */
+  outboxRetryMaxMs: number;
+  /** Timeout of one webhook POST, in ms. */
+  outboxWebhookTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -120,5 +130,10 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimit: int(env, 'BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
     redisPrefix,
     runBackground: (env.RUN_BACKGROUND ?? 'true') !== 'false',
+    dataPlatformUrl: url(env, 'DATA_PLATFORM_URL', ['http:', 'https:']),
+    outboxPollMs: int(env, 'OUTBOX_POLL_MS', 200, 10, 60_000),
+    outboxRetryBaseMs: int(env, 'OUTBOX_RETRY_BASE_MS', 500, 10, 3_600_000),
+    outboxRetryMaxMs: int(env, 'OUTBOX_RETRY_MAX_MS', 60_000, 10, 86_400_000),
+    outboxWebhookTimeoutMs: int(env, 'OUTBOX_WEBHOOK_TIMEOUT_MS', 5_000, 100, 60_000),
   };
 }

@@ -22,6 +22,7 @@ import { MemoryCouponGate } from './modules/coupons/memory-gate.js';
 import { RedisCouponGate } from './modules/coupons/redis-gate.js';
 import { CouponsRepository, type IssueRequest, type IssueResult } from './modules/coupons/repository.js';
 import { CouponsService } from './modules/coupons/service.js';
+import { createCommerce } from './modules/orders/commerce.js';
 import { UsersRepository } from './modules/users/repository.js';
 import type { AppServices } from './services.js';
 
@@ -106,6 +107,9 @@ export async function createRuntime(config: Config, log: FastifyBaseLogger = cre
     cleanup.push(() => committer.close());
 
     const coupons = new CouponsService(couponsRepo, gate, committer, metrics, log);
+    // Commerce core (issue 3): closed before the coupon committer, the pool and Redis.
+    const commerce = createCommerce({ config, pool, redis, keys, metrics, log });
+    cleanup.push(() => commerce.close());
     const services: AppServices = {
       config,
       pool,
@@ -114,6 +118,11 @@ export async function createRuntime(config: Config, log: FastifyBaseLogger = cre
       auth: new Auth(jwtSecret, adminToken),
       users: new UsersRepository(pool),
       coupons,
+      catalog: commerce.catalog,
+      points: commerce.points,
+      orders: commerce.orders,
+      ranking: commerce.ranking,
+      notifications: commerce.notifications,
       lifecycle: { state: 'starting' },
     };
 
@@ -140,6 +149,7 @@ export async function createRuntime(config: Config, log: FastifyBaseLogger = cre
       adminToken,
       startBackground() {
         if (!config.runBackground) return;
+        commerce.startBackground();
         let running = false;
         const t = setInterval(() => {
           if (running || closed) return;

@@ -2,7 +2,7 @@
  * Prometheus metrics, one registry per app instance (tests build many apps in one process).
  * Names follow Prometheus conventions: base units (seconds), _total for counters.
  */
-import { Counter, Gauge, Histogram, collectDefaultMetrics, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -69,6 +69,69 @@ export class Metrics {
     name: 'stampede_reconciler_reservations_total',
     help: 'Stale gate reservations settled by the reconciler, by result (released, confirmed)',
     labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly orders = new Counter({
+    name: 'stampede_orders_total',
+    help: 'Order attempts by outcome (paid, out_of_stock, insufficient_points, coupon_unavailable, not_found, unavailable)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pointCharges = new Counter({
+    name: 'stampede_point_charges_total',
+    help: 'Point charges by outcome (charged, balance_limit)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly idempotentReplays = new Counter({
+    name: 'stampede_idempotent_replays_total',
+    help: 'Requests answered from a stored Idempotency-Key response, by route',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+
+  readonly idempotencyRejects = new Counter({
+    name: 'stampede_idempotency_rejects_total',
+    help: 'Idempotency-Key requests refused, by reason (reused, in_progress)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly outboxLag = new Gauge({
+    name: 'stampede_outbox_lag_seconds',
+    help: 'Age of the oldest undelivered outbox event, by destination (webhook, local)',
+    labelNames: ['destination'] as const,
+    registers: [this.registry],
+  });
+
+  readonly outboxDeliveries = new Counter({
+    name: 'stampede_outbox_deliveries_total',
+    help: 'Outbox events delivered, by destination (webhook, local)',
+    labelNames: ['destination'] as const,
+    registers: [this.registry],
+  });
+
+  readonly outboxFailures = new Counter({
+    name: 'stampede_outbox_failures_total',
+    help: 'Failed outbox delivery attempts, by destination (webhook, local)',
+    labelNames: ['destination'] as const,
+    registers: [this.registry],
+  });
+
+  readonly cacheRequests = new Counter({
+    name: 'stampede_cache_requests_total',
+    help: 'Read-cache lookups by cache and result (hit, miss, error)',
+    labelNames: ['cache', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rankingErrors = new Counter({
+    name: 'stampede_ranking_errors_total',
+    help: 'Best-seller store failures by operation (reads fell back to PostgreSQL)',
+    labelNames: ['op'] as const,
     registers: [this.registry],
   });
 

@@ -12,6 +12,13 @@ export interface ScriptCommands {
   stageCouponUsers(k1: string, ...users: string[]): Promise<number>;
   loadCoupon(k1: string, k2: string, k3: string, k4: string, remaining: number): Promise<number>;
   resyncCoupon(k1: string, k2: string, k3: string, ...args: (string | number)[]): Promise<number[]>;
+  rankOrder(
+    k1: string,
+    k2: string,
+    orderId: string,
+    ttlSeconds: number,
+    ...pairs: (string | number)[]
+  ): Promise<number>;
 }
 
 export type RedisClient = Redis & ScriptCommands;

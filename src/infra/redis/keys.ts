@@ -13,6 +13,16 @@ export interface Keys {
   couponUsersStaging(couponId: string): string;
   /** Lock held by the process running the reconciler pass. */
   reconcilerLock(): string;
+  /** Cached product detail (JSON string, PX ≤ 1 s). */
+  productCache(productId: string): string;
+  /** Cached page of the product list (JSON string, PX ≤ 1 s). */
+  productPageCache(cursor: string, limit: number): string;
+  /** Best sellers of one UTC day: product id → units sold (sorted set). All days share `{ranking}`. */
+  rankingDay(day: string): string;
+  /** Order ids already counted into rankingDay(day) (set): makes each order count once. */
+  rankingApplied(day: string): string;
+  /** Present once the ranking has been rebuilt from PostgreSQL since Redis last lost its data. */
+  rankingBuilt(): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -23,5 +33,10 @@ export function createKeys(prefix: string): Keys {
     couponPending: (id) => `${c(id)}:pending`,
     couponUsersStaging: (id) => `${c(id)}:users:staging`,
     reconcilerLock: () => `${prefix}reconciler:lock`,
+    productCache: (id) => `${prefix}cache:product:${id}`,
+    productPageCache: (cursor, limit) => `${prefix}cache:products:${cursor}:${limit}`,
+    rankingDay: (day) => `${prefix}{ranking}:day:${day}`,
+    rankingApplied: (day) => `${prefix}{ranking}:applied:${day}`,
+    rankingBuilt: () => `${prefix}{ranking}:built`,
   };
 }

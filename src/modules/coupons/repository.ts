@@ -146,6 +146,18 @@ export class CouponsRepository {
         const idx = byCoupon.get(couponId)!;
         await this.issueForCoupon(client, couponId, idx, items, results);
       }
+      // Outbox (issue 3): one coupon.issued event per ISSUED result, in this same transaction, set-based.
+      const issuedIds = results.flatMap((r) => (r?.outcome === 'ISSUED' ? [r.userCouponId] : []));
+      if (issuedIds.length > 0) {
+        await client.query(
+          `INSERT INTO outbox (topic, user_id, payload)
+           SELECT 'coupon.issued', uc.user_id,
+                  jsonb_build_object('userCouponId', uc.id::text, 'couponId', uc.coupon_id::text, 'userId', uc.user_id::text,
+                                     'issuedAt', uc.issued_at, 'expiresAt', uc.expires_at)
+           FROM user_coupons uc WHERE uc.id = ANY($1::bigint[]) ORDER BY uc.id`,
+          [issuedIds],
+        );
+      }
       await client.query('COMMIT');
       return results;
     } catch (err) {
