@@ -8,7 +8,6 @@ import type { Config } from '../../src/config.js';
 import {
   ADMIN_TOKEN,
   createDatabaseFor,
-  createUsers,
   httpClient,
   type Mode,
   startTestServer,
@@ -55,53 +54,73 @@ export async function startEnv(mode: Mode, overrides: Partial<Config> = {}, conn
   };
 }
 
-/** POST with an optional Idempotency-Key (the harness client sends no custom headers). */
-export async function post(
+/**
+ * One HTTP call. A 503 (OVERLOADED: the in-test server sheds load when the shared 2-core machine
+ * saturates; UNAVAILABLE: nothing was committed) promises nothing was done, so — like a real
+ * client honouring Retry-After — the call is retried; every other answer is returned as is.
+ */
+export async function call(
   env: Env,
+  method: 'GET' | 'POST',
   path: string,
-  token: string,
-  body: unknown,
-  idemKey?: string,
+  opts: { token?: string; body?: unknown; idemKey?: string; base?: string } = {},
 ): Promise<Res> {
-  const headers: Record<string, string> = {
-    authorization: `Bearer ${token}`,
-    'content-type': 'application/json',
-  };
-  if (idemKey !== undefined) headers['idempotency-key'] = idemKey;
-  const res = await request(env.url(path), {
-    method: 'POST',
-    headers,
-    body: JSON.stringify(body),
-    dispatcher: env.agent,
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, body: text ? JSON.parse(text) : null };
+  const headers: Record<string, string> = {};
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  if (opts.idemKey !== undefined) headers['idempotency-key'] = opts.idemKey;
+  for (let attempt = 1; ; attempt++) {
+    const res = await request(`${opts.base ?? env.server.url}${path}`, {
+      method,
+      headers,
+      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      dispatcher: env.agent,
+    });
+    const text = await res.body.text();
+    const body = text ? JSON.parse(text) : null;
+    if (res.statusCode === 503 && attempt < 20) {
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 200));
+      continue;
+    }
+    return { status: res.statusCode, headers: res.headers, body };
+  }
 }
 
+export function post(env: Env, path: string, token: string, body: unknown, idemKey?: string): Promise<Res> {
+  return call(env, 'POST', path, { token, body, idemKey });
+}
+
+export function get(env: Env, path: string, token?: string): Promise<Res> {
+  return call(env, 'GET', path, { token });
+}
+
+/** Users through the admin bulk endpoint. */
 export async function users(env: Env, n: number): Promise<TestUser[]> {
-  return createUsers(env.server.url, n);
+  const out: TestUser[] = [];
+  for (let left = n; left > 0; left -= 10_000) {
+    const res = await post(env, '/api/v1/admin/users/bulk', ADMIN_TOKEN, { count: Math.min(left, 10_000) });
+    if (res.status !== 201) throw new Error(`bulk users: ${res.status} ${JSON.stringify(res.body)}`);
+    out.push(...res.body.users);
+  }
+  return out;
 }
 
 export async function createProduct(
   env: Env,
   p: { price: number; stock: number; name?: string },
 ): Promise<string> {
-  const res = await env.http.call('POST', env.url('/api/v1/admin/products'), {
-    token: ADMIN_TOKEN,
-    body: {
-      name: p.name ?? `product-${Math.random().toString(36).slice(2, 8)}`,
-      price: p.price,
-      stock: p.stock,
-    },
+  const res = await post(env, '/api/v1/admin/products', ADMIN_TOKEN, {
+    name: p.name ?? `product-${Math.random().toString(36).slice(2, 8)}`,
+    price: p.price,
+    stock: p.stock,
   });
   if (res.status !== 201) throw new Error(`create product: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.id as string;
 }
 
 export async function createProducts(env: Env, list: { price: number; stock: number }[]): Promise<string[]> {
-  const res = await env.http.call('POST', env.url('/api/v1/admin/products/bulk'), {
-    token: ADMIN_TOKEN,
-    body: { products: list.map((p, i) => ({ name: `bulk-${i}`, ...p })) },
+  const res = await post(env, '/api/v1/admin/products/bulk', ADMIN_TOKEN, {
+    products: list.map((p, i) => ({ name: `bulk-${i}`, ...p })),
   });
   if (res.status !== 201) throw new Error(`bulk products: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.ids as string[];
@@ -114,10 +133,7 @@ export async function chargeAll(env: Env, list: TestUser[], amount: number, para
     Array.from({ length: Math.min(parallel, list.length) }, async () => {
       while (next < list.length) {
         const u = list[next++];
-        const res = await env.http.call('POST', env.url('/api/v1/me/points/charge'), {
-          token: u.token,
-          body: { amount },
-        });
+        const res = await post(env, '/api/v1/me/points/charge', u.token, { amount });
         if (res.status !== 200) throw new Error(`charge: ${res.status} ${JSON.stringify(res.body)}`);
       }
     }),
@@ -131,14 +147,16 @@ export async function issueCoupons(
   discount: { type: 'AMOUNT' | 'PERCENT'; value: number },
   extra: Record<string, unknown> = {},
 ): Promise<string[]> {
-  const c = await env.http.call('POST', env.url('/api/v1/admin/coupons'), {
-    token: ADMIN_TOKEN,
-    body: { name: 'test coupon', discount, quantity: Math.max(1, holders.length), ...extra },
+  const c = await post(env, '/api/v1/admin/coupons', ADMIN_TOKEN, {
+    name: 'test coupon',
+    discount,
+    quantity: Math.max(1, holders.length),
+    ...extra,
   });
   if (c.status !== 201) throw new Error(`coupon: ${c.status} ${JSON.stringify(c.body)}`);
   const ids: string[] = [];
   for (const u of holders) {
-    const r = await env.http.call('POST', env.url(`/api/v1/coupons/${c.body.id}/issue`), { token: u.token });
+    const r = await call(env, 'POST', `/api/v1/coupons/${c.body.id}/issue`, { token: u.token });
     if (r.status !== 201) throw new Error(`issue: ${r.status} ${JSON.stringify(r.body)}`);
     ids.push(r.body.userCouponId);
   }
@@ -150,9 +168,11 @@ export function order(
   token: string,
   items: { productId: string; quantity: number }[],
   userCouponId?: string,
-) {
-  return env.http.call('POST', env.url('/api/v1/orders'), {
+  base?: string,
+): Promise<Res> {
+  return call(env, 'POST', '/api/v1/orders', {
     token,
+    base,
     body: { items, ...(userCouponId ? { userCouponId } : {}) },
   });
 }
