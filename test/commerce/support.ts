@@ -63,7 +63,7 @@ export async function call(
   env: Env,
   method: 'GET' | 'POST',
   path: string,
-  opts: { token?: string; body?: unknown; idemKey?: string; base?: string } = {},
+  opts: { token?: string; body?: unknown; idemKey?: string; base?: string; retry503?: boolean } = {},
 ): Promise<Res> {
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -78,7 +78,7 @@ export async function call(
     });
     const text = await res.body.text();
     const body = text ? JSON.parse(text) : null;
-    if (res.statusCode === 503 && attempt < 20) {
+    if (res.statusCode === 503 && opts.retry503 !== false && attempt < 20) {
       await new Promise((r) => setTimeout(r, 50 + Math.random() * 200));
       continue;
     }
