@@ -101,5 +101,29 @@ for (const mode of ['embedded', 'cluster'] as Mode[]) {
       const me = await get(env, '/api/v1/me/points', u.token);
       expect(seen.reduce((s, r) => s + r.amount, 0)).toBe(me.body.balance);
     });
+
+    it('pages 25 ledger rows and 12 orders newest first, each exactly once (ids compared as numbers)', async () => {
+      const [u] = await users(env, 1);
+      const product = await createProduct(env, { price: 1, stock: 100 });
+      for (let i = 0; i < 13; i++) await chargeAll(env, [u], 100);
+      for (let i = 0; i < 12; i++)
+        expect((await order(env, u.token, [{ productId: product, quantity: 1 }])).status).toBe(201);
+      for (const [path, n] of [
+        ['/api/v1/me/points/history', 25],
+        ['/api/v1/me/orders', 12],
+      ] as const) {
+        const ids: bigint[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await get(env, `${path}?limit=5${cursor ? `&cursor=${cursor}` : ''}`, u.token);
+          ids.push(
+            ...page.body.items.map((r: { id?: string; orderId?: string }) => BigInt(r.id ?? r.orderId!)),
+          );
+          cursor = page.body.nextCursor;
+        } while (cursor);
+        expect(ids).toHaveLength(n);
+        expect([...ids].sort((a, b) => (a > b ? -1 : 1))).toEqual(ids);
+      }
+    });
   });
 }

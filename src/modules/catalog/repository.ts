@@ -68,7 +68,7 @@ export class CatalogRepository {
   /** Products in id order after `afterId`; fetches limit+1 so the caller knows if there is more. */
   async page(afterId: string | null, limit: number): Promise<ProductRow[]> {
     const { rows } = await this.pool.query<ProductRow>(
-      `SELECT ${COLUMNS} FROM products WHERE id > $1 ORDER BY id LIMIT $2`,
+      `SELECT ${COLUMNS} FROM products WHERE id > $1 ORDER BY products.id LIMIT $2`,
       [afterId ?? '0', limit + 1],
     );
     return rows;

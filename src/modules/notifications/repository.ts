@@ -44,7 +44,7 @@ export class NotificationsRepository {
   async listForUser(userId: string, beforeId: string | null, limit: number): Promise<NotificationRow[]> {
     const { rows } = await this.pool.query<NotificationRow>(
       `SELECT id::text AS id, event_id::text AS "eventId", kind, message, created_at AS "createdAt"
-       FROM notifications WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`,
+       FROM notifications WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY notifications.id DESC LIMIT $3`,
       [userId, beforeId, limit + 1],
     );
     return rows;

@@ -184,7 +184,7 @@ export class OrdersRepository {
     // Locks, in the global order (see the module comment). ORDER BY under FOR UPDATE locks in that order.
     const products = await client.query<LockedProduct>(
       `SELECT id::text AS id, name, price::float8 AS price, stock FROM products
-       WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`,
+       WHERE id = ANY($1::bigint[]) ORDER BY products.id FOR UPDATE`,
       [productIds],
     );
     const coupons =
@@ -370,7 +370,7 @@ export class OrdersRepository {
     const { rows } = await this.pool.query<OrderRow>(
       `SELECT id::text AS id, subtotal::float8 AS subtotal, discount::float8 AS discount, total::float8 AS total,
               balance_after::float8 AS "balanceAfter", user_coupon_id::text AS "userCouponId", paid_at AS "paidAt"
-       FROM orders WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`,
+       FROM orders WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY orders.id DESC LIMIT $3`,
       [userId, beforeId, limit + 1],
     );
     return this.withItems(rows);

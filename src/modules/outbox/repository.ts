@@ -27,7 +27,7 @@ export class OutboxRepository {
   /** Oldest events not yet handed to the local consumers, locked until the caller's commit. */
   async claimLocal(client: PoolClient, limit: number): Promise<ClaimedEvent[]> {
     const { rows } = await client.query<Row>(
-      `SELECT ${COLUMNS} FROM outbox WHERE local_done_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      `SELECT ${COLUMNS} FROM outbox WHERE local_done_at IS NULL ORDER BY outbox.id LIMIT $1 FOR UPDATE SKIP LOCKED`,
       [limit],
     );
     return rows;
@@ -41,7 +41,7 @@ export class OutboxRepository {
   async claimWebhook(client: PoolClient, limit: number): Promise<ClaimedEvent[]> {
     const { rows } = await client.query<Row>(
       `SELECT ${COLUMNS} FROM outbox WHERE webhook_done_at IS NULL AND webhook_next_at <= now()
-       ORDER BY webhook_next_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+       ORDER BY webhook_next_at, outbox.id LIMIT $1 FOR UPDATE SKIP LOCKED`,
       [limit],
     );
     return rows;

@@ -59,7 +59,7 @@ export class PointsRepository {
     const { rows } = await this.pool.query<LedgerRow>(
       `SELECT id::text AS id, type, amount::float8 AS amount, balance_after::float8 AS "balanceAfter",
               created_at AS at, ref
-       FROM point_ledger WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3`,
+       FROM point_ledger WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY point_ledger.id DESC LIMIT $3`,
       [userId, beforeId, limit + 1],
     );
     return rows;
