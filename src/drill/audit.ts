@@ -1,0 +1,40 @@
+/**
+ * The post-run audit's vocabulary. A check compares what must be true (expected) with what the
+ * server holds (actual), read from outside through the API or straight from PostgreSQL. The
+ * verdict is PASS only if every check passed; a run whose audit fails exits with code 98.
+ */
+
+export interface AuditCheck {
+  /** Stable snake_case name (tests and dashboards key on it). */
+  name: string;
+  ok: boolean;
+  expected: string;
+  actual: string;
+  /** One sentence on what the check means and, when it fails, what was found. */
+  detail: string;
+  source: 'api' | 'database';
+}
+
+export interface AuditResult {
+  verdict: 'PASS' | 'FAIL';
+  checks: AuditCheck[];
+  /** The numbers the checks were computed from (holders, remaining, ...). */
+  facts: Record<string, number | string | boolean>;
+  /** What was not checked, and why. */
+  notes: string[];
+}
+
+export function check(
+  name: string,
+  ok: boolean,
+  expected: string | number,
+  actual: string | number,
+  detail: string,
+  source: AuditCheck['source'] = 'api',
+): AuditCheck {
+  return { name, ok, expected: String(expected), actual: String(actual), detail, source };
+}
+
+export function verdictOf(checks: readonly AuditCheck[]): 'PASS' | 'FAIL' {
+  return checks.length > 0 && checks.every((c) => c.ok) ? 'PASS' : 'FAIL';
+}

@@ -1,0 +1,108 @@
+/**
+ * Load profiles, after the k6 test plans they mirror. A profile is a VU curve (k6 stages):
+ *   smoke  — 10 VUs for 30 s: does it work at all?
+ *   load   — 0 → 100 VUs over 2 min: the expected crowd
+ *   stress — 100 → 300 VUs over 5 min: beyond the expected crowd
+ *   spike  — 0 → 500 VUs in 10 s, hold 30 s, back to 0 in 10 s: the drop opening
+ * Adjustments, in this order: --vus N sets the peak (shape kept), --duration D stretches the
+ * stages to D in total (shape kept), --scale F multiplies every VU target and shortens nothing.
+ * Without --profile, --vus/--duration describe a constant load (k6's `--vus 10 --duration 30s`).
+ *
+ * For the open model (ramping-arrival-rate) the same curve is the arrival rate: the peak is
+ * --rate iterations/s (default: one per peak VU per second) and maxVUs defaults to the peak VUs.
+ */
+import { DrillUsageError } from './errors.js';
+import { peak, type Stage, totalDurationMs } from './stages.js';
+
+export const PROFILE_NAMES = ['smoke', 'load', 'stress', 'spike'] as const;
+export type ProfileName = (typeof PROFILE_NAMES)[number];
+
+export interface Profile {
+  name: ProfileName | 'custom';
+  description: string;
+  startVUs: number;
+  stages: Stage[];
+}
+
+const S = 1_000;
+export const PROFILES: Record<ProfileName, Profile> = {
+  smoke: {
+    name: 'smoke',
+    description: '10 VUs for 30 s',
+    startVUs: 10,
+    stages: [{ durationMs: 30 * S, target: 10 }],
+  },
+  load: {
+    name: 'load',
+    description: '0 → 100 VUs over 2 min',
+    startVUs: 0,
+    stages: [{ durationMs: 120 * S, target: 100 }],
+  },
+  stress: {
+    name: 'stress',
+    description: '100 → 300 VUs over 5 min',
+    startVUs: 100,
+    stages: [{ durationMs: 300 * S, target: 300 }],
+  },
+  spike: {
+    name: 'spike',
+    description: '0 → 500 VUs in 10 s, hold 30 s, down to 0 in 10 s',
+    startVUs: 0,
+    stages: [
+      { durationMs: 10 * S, target: 500 },
+      { durationMs: 30 * S, target: 500 },
+      { durationMs: 10 * S, target: 0 },
+    ],
+  },
+};
+
+export function isProfileName(s: string): s is ProfileName {
+  return (PROFILE_NAMES as readonly string[]).includes(s);
+}
+
+export interface ProfileAdjustments {
+  profile?: ProfileName;
+  vus?: number;
+  durationMs?: number;
+  scale: number;
+}
+
+/** The VU curve a run follows, after --vus / --duration / --scale. */
+export function resolveProfile(a: ProfileAdjustments): Profile {
+  let p: Profile;
+  if (a.profile) {
+    p = structuredClone(PROFILES[a.profile]);
+  } else if (a.vus !== undefined || a.durationMs !== undefined) {
+    const vus = a.vus ?? 10;
+    const durationMs = a.durationMs ?? 30 * S;
+    p = {
+      name: 'custom',
+      description: `${vus} VUs for ${durationMs / S} s`,
+      startVUs: vus,
+      stages: [{ durationMs, target: vus }],
+    };
+  } else {
+    p = structuredClone(PROFILES.smoke);
+  }
+  if (a.profile && a.vus !== undefined) {
+    const f = a.vus / peak(p.startVUs, p.stages);
+    p.startVUs = Math.round(p.startVUs * f);
+    for (const s of p.stages) s.target = Math.round(s.target * f);
+  }
+  if (a.profile && a.durationMs !== undefined) {
+    const f = a.durationMs / totalDurationMs(p.stages);
+    for (const s of p.stages) s.durationMs = Math.max(1, Math.round(s.durationMs * f));
+  }
+  if (a.scale !== 1) {
+    const up = (n: number) => (n === 0 ? 0 : Math.max(1, Math.round(n * a.scale)));
+    p.startVUs = up(p.startVUs);
+    for (const s of p.stages) s.target = up(s.target);
+  }
+  if (peak(p.startVUs, p.stages) < 1) throw new DrillUsageError('the profile must reach at least 1 VU');
+  if (totalDurationMs(p.stages) < 1) throw new DrillUsageError('the profile must last longer than 0 s');
+  return p;
+}
+
+export function peakVUs(p: Profile): number {
+  return peak(p.startVUs, p.stages);
+}

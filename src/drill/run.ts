@@ -1,0 +1,277 @@
+/**
+ * One drill, start to finish: target (embedded server or --target) → scenario setup → load
+ * (executor + live progress) → thresholds → generator verdict → audit → summary.json +
+ * report.html → stop the embedded server → exit code. Thresholds are bound to metrics before
+ * anything starts, so a bad expression costs nothing.
+ *
+ * Ctrl-C once stops the load gracefully and still audits and reports; twice exits at once (130).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ApiClient } from './api-client.js';
+import type { AuditResult } from './audit.js';
+import { DrillRunError, EXIT } from './errors.js';
+import { buildExecutor, maxConcurrentVUs } from './executors/build.js';
+import { GeneratorMonitor, type GeneratorWindow, judgeGenerator } from './health.js';
+import { LoadClient } from './http.js';
+import { builtinMetrics, Registry } from './metrics.js';
+import type { DrillOptions } from './options.js';
+import { peakVUs } from './profiles.js';
+import { Progress, progressLine } from './progress.js';
+import { renderReport } from './report/html.js';
+import { SCENARIOS } from './scenarios/index.js';
+import { type DrillSummary, metricsBlock, renderText, rootGroup } from './summary.js';
+import { externalTarget, startEmbeddedTarget, type Target } from './target.js';
+import { bindThresholds, evaluateThresholds, parseThreshold } from './thresholds.js';
+import { Timeline } from './timeline.js';
+import { Checks, VirtualUser } from './vu.js';
+
+export interface DrillIo {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+export interface DrillOutcome {
+  exitCode: number;
+  summary: DrillSummary;
+  summaryPath: string;
+  reportPath: string;
+}
+
+function exitFor(audit: AuditResult, generatorValid: boolean, thresholdsOk: boolean): [number, string] {
+  if (audit.verdict !== 'PASS') return [EXIT.AUDIT_FAILED, 'AUDIT FAILED'];
+  if (!generatorValid) return [EXIT.GENERATOR_SATURATED, 'INVALID: the load generator was saturated'];
+  if (!thresholdsOk) return [EXIT.THRESHOLDS_FAILED, 'THRESHOLDS FAILED'];
+  return [EXIT.OK, 'PASS'];
+}
+
+function capacityNote(
+  model: 'closed' | 'open',
+  peak: number,
+  rate: number | undefined,
+  dropped: number,
+  maxVUs: number,
+): string {
+  if (model === 'closed') {
+    return (
+      `closed model: req/s is what ${peak} looping VUs produced, NOT the server's capacity — a slower server ` +
+      'slows the senders instead of showing up as latency. Use --executor ramping-arrival-rate to measure latency at a given arrival rate.'
+    );
+  }
+  return dropped > 0
+    ? `open model: ${rate} it/s were scheduled; ${dropped} iterations were dropped because all ${maxVUs} VUs were busy — the target did not keep up.`
+    : `open model: ${rate} it/s were offered on schedule with no drops; latencies are measured from each iteration's scheduled start.`;
+}
+
+export async function runDrill(opts: DrillOptions, io: DrillIo): Promise<DrillOutcome> {
+  const log = (m: string) => io.stderr.write(`${m}\n`);
+  const registry = new Registry();
+  const metrics = builtinMetrics(registry);
+  const scenario = SCENARIOS[opts.scenario](registry);
+  const thresholds = opts.thresholds ?? scenario.defaultThresholds.map(parseThreshold);
+  const bound = bindThresholds(thresholds, registry);
+  const thinkTime = opts.thinkTime ?? scenario.defaultThinkTime;
+  const executor = buildExecutor(opts, thinkTime);
+  const peak = peakVUs(opts.profile);
+  mkdirSync(opts.outDir, { recursive: true });
+
+  let target: Target;
+  if (opts.target) {
+    target = await externalTarget(opts.target, opts.adminToken ?? '', opts.databaseUrl);
+  } else {
+    log('starting an embedded stampede server for this run...');
+    target = await startEmbeddedTarget(path.join(opts.outDir, 'server.log'));
+    if (opts.databaseUrl) target.databaseUrl = opts.databaseUrl;
+    log(`embedded server ready at ${target.baseUrl}`);
+  }
+
+  const stop = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      log(
+        '\nSIGINT: stopping the load gracefully; the audit and report still run (Ctrl-C again to quit now)',
+      );
+      stop.abort();
+    } else {
+      process.exit(EXIT.INTERRUPTED);
+    }
+  };
+  process.on('SIGINT', onSigint);
+
+  const api = new ApiClient(target.baseUrl);
+  const timeline = new Timeline();
+  const client = new LoadClient(
+    { baseUrl: target.baseUrl, connections: maxConcurrentVUs(opts), timeoutMs: opts.timeoutMs },
+    metrics,
+    timeline,
+  );
+  try {
+    await scenario.setup({
+      api,
+      adminToken: target.adminToken,
+      params: opts.params,
+      peakVUs: peak,
+      executor: opts.executor,
+      seed: opts.seed,
+      log,
+    });
+
+    const checks = new Checks(metrics.checks);
+    const monitor = new GeneratorMonitor();
+    const windows: GeneratorWindow[] = [];
+    const progress = new Progress(io.stderr, !opts.quiet);
+    const counterNames = [
+      ...scenario.businessCounters.map((b) => b.metric),
+      'dropped_iterations',
+      'iterations',
+    ];
+    let iterationErrors = 0;
+    let firstIterationError: string | undefined;
+    const sample = (t: number) => {
+      const st = executor.status();
+      metrics.vus.add(st.active);
+      metrics.vusMax.add(st.allocated);
+      const gen = monitor.sample();
+      windows.push(gen);
+      const counters: Record<string, number> = {};
+      for (const n of counterNames) {
+        const m = registry.get(n);
+        counters[n] = m && m.sink.type === 'counter' ? m.sink.count : 0;
+      }
+      const failed = metrics.httpReqFailed.sink.type === 'rate' ? metrics.httpReqFailed.sink.passes : 0;
+      counters.http_req_failed = failed;
+      const s = timeline.close(t, st, counters, gen);
+      progress.show(
+        progressLine(s, { business: scenario.businessCounters, open: executor.model === 'open' }, failed),
+      );
+    };
+
+    log(
+      `running ${scenario.name}: profile ${opts.profile.name} (${opts.profile.description}), ${executor.kind}, ` +
+        `${(executor.plannedDurationMs / 1_000).toFixed(0)} s + up to ${opts.gracefulStopMs / 1_000} s graceful stop`,
+    );
+    const startedWall = new Date();
+    const loadStart = performance.now();
+    monitor.start();
+    const interval = setInterval(() => sample((performance.now() - loadStart) / 1_000), 1_000);
+    const report = await executor.run({
+      iteration: (vu) => scenario.iteration(vu),
+      newVu: (id) => new VirtualUser(id, client, checks, opts.seed),
+      metrics,
+      stop: stop.signal,
+      onIterationError: (err) => {
+        iterationErrors++;
+        if (!firstIterationError) {
+          firstIterationError = err instanceof Error ? err.message : String(err);
+          log(`\niteration error (reported once): ${firstIterationError}`);
+        }
+      },
+    });
+    clearInterval(interval);
+    const loadEnd = performance.now();
+    const lastT = (loadEnd - loadStart) / 1_000;
+    if (timeline.samples.length === 0 || lastT - timeline.samples[timeline.samples.length - 1].t > 0.2)
+      sample(lastT);
+    monitor.stop();
+    progress.done();
+    await client.destroy();
+
+    const durationSec = (report.endedAt - report.startedAt) / 1_000;
+    const thresholdResults = evaluateThresholds(bound, durationSec);
+    const thresholdsOk = thresholdResults.every((t) => t.ok);
+    const generator = judgeGenerator(windows);
+
+    let audit: AuditResult;
+    try {
+      audit = await scenario.audit({
+        api,
+        adminToken: target.adminToken,
+        databaseUrl: target.databaseUrl,
+        log,
+        loadEndedAt: loadEnd,
+      });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      audit = {
+        verdict: 'FAIL',
+        checks: [
+          {
+            name: 'audit_completed',
+            ok: false,
+            expected: 'completed',
+            actual: 'error',
+            detail: message,
+            source: 'api',
+          },
+        ],
+        facts: {},
+        notes: [],
+      };
+    }
+
+    const [exitCode, exitReason] = exitFor(audit, generator.valid, thresholdsOk);
+    const dropped =
+      metrics.droppedIterations.sink.type === 'counter' ? metrics.droppedIterations.sink.count : 0;
+    const described = executor.describe();
+    const summary: DrillSummary = {
+      root_group: rootGroup(checks.byName),
+      options: {
+        summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
+        summaryTimeUnit: 'ms',
+        noColor: !io.stdout.isTTY,
+      },
+      state: {
+        isStdOutTTY: Boolean(io.stdout.isTTY),
+        isStdErrTTY: Boolean(io.stderr.isTTY),
+        testRunDurationMs: Math.round(durationSec * 1_000),
+      },
+      metrics: metricsBlock(registry, durationSec, thresholdResults),
+      setup_data: scenario.describeSetup(),
+      stampede: {
+        scenario: scenario.name,
+        description: scenario.description,
+        profile: { name: opts.profile.name, description: opts.profile.description },
+        executor: described,
+        model: executor.model,
+        target: { url: target.baseUrl, embedded: target.embedded },
+        startedAt: startedWall.toISOString(),
+        finishedAt: new Date().toISOString(),
+        capacityNote: capacityNote(
+          executor.model,
+          peak,
+          opts.executor === 'ramping-arrival-rate' ? (opts.rate ?? peak) : undefined,
+          dropped,
+          maxConcurrentVUs(opts),
+        ),
+        stoppedEarly: report.stoppedEarly,
+        iterationErrors,
+        firstIterationError,
+        businessCounters: [...scenario.businessCounters],
+        thresholdsOk,
+        exitCode,
+        exitReason,
+      },
+      generator: { ...generator, verdict: generator.valid ? 'VALID' : 'INVALID' },
+      timeline: timeline.samples,
+      audit,
+    };
+    const summaryPath = path.join(opts.outDir, 'summary.json');
+    const reportPath = path.join(opts.outDir, 'report.html');
+    writeFileSync(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
+    writeFileSync(reportPath, renderReport(summary));
+    io.stdout.write(renderText(summary, { summary: summaryPath, report: reportPath }));
+    return { exitCode, summary, summaryPath, reportPath };
+  } catch (err) {
+    if (err instanceof DrillRunError) throw err;
+    throw new DrillRunError(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  } finally {
+    process.off('SIGINT', onSigint);
+    await client.close().catch(() => {});
+    await api.close().catch(() => {});
+    if (target.embedded) log('stopping the embedded server...');
+    await target.stop();
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Runs `node dist/cli.js drill ...` as a child process (the real CLI, real exit codes) and reads
+ * the summary.json it wrote. `npm test` builds dist/ first; in your own iterations run
+ * `npm run build` before `npx vitest run test/drill`.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DrillSummary } from '../../../src/drill/summary.js';
+
+export const CLI = fileURLToPath(new URL('../../../dist/cli.js', import.meta.url));
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  outDir: string;
+  summary: DrillSummary | null;
+}
+
+export function tempOut(prefix = 'drill-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function runDrillCli(
+  args: string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliRun> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+  const outDir = args.includes('--out') ? args[args.indexOf('--out') + 1] : tempOut();
+  const full = args.includes('--out') ? args : [...args, '--out', outDir];
+  const child = spawn(process.execPath, [CLI, 'drill', ...full], {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 90_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  clearTimeout(timer);
+  const file = path.join(outDir, 'summary.json');
+  const summary = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as DrillSummary) : null;
+  return { code, stdout, stderr, outDir, summary };
+}
+
+/** The names of the audit checks that failed. */
+export function failedChecks(run: CliRun): string[] {
+  return (run.summary?.audit.checks ?? []).filter((c) => !c.ok).map((c) => c.name);
+}
