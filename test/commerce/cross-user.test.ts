@@ -9,7 +9,6 @@ import {
   issueCoupons,
   type Mode,
   one,
-  order,
   post,
   startEnv,
   users,

@@ -69,7 +69,7 @@ export function createCommerce({ config, pool, redis, keys, metrics, log }: Comm
     name: 'orders',
     maxBatch: config.commitMaxBatch,
     maxWaitMs: config.commitMaxWaitMs,
-    concurrency: config.commitConcurrency,
+    concurrency: config.orderCommitConcurrency,
     onBatch: (size, seconds, ok) => {
       metrics.commitBatchSize.observe({ committer: 'orders' }, size);
       metrics.commitDuration.observe({ committer: 'orders', ok: String(ok) }, seconds);

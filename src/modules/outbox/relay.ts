@@ -99,6 +99,7 @@ export class OutboxRelay {
       await this.repo.markLocal(
         c,
         events.map((e) => e.id),
+        this.webhook === null,
       );
       return events.length;
     });

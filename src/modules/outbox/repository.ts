@@ -18,6 +18,8 @@ interface Row {
 
 export type ClaimedEvent = OutboxEvent & { attempts: number };
 
+const WEBHOOK_OFF = 'not delivered: DATA_PLATFORM_URL is not set';
+
 const COLUMNS = `id::text AS id, topic, user_id::text AS "userId", payload, created_at AS "createdAt",
   webhook_attempts AS attempts`;
 
@@ -33,8 +35,18 @@ export class OutboxRepository {
     return rows;
   }
 
-  async markLocal(client: PoolClient, ids: string[]): Promise<void> {
-    await client.query('UPDATE outbox SET local_done_at = now() WHERE id = ANY($1::bigint[])', [ids]);
+  /**
+   * Marks events delivered to the local consumers. Without a webhook (`webhookOff`) the same update
+   * marks them as not for webhook delivery, sparing each event a second row version.
+   */
+  async markLocal(client: PoolClient, ids: string[], webhookOff = false): Promise<void> {
+    await client.query(
+      webhookOff
+        ? `UPDATE outbox SET local_done_at = now(), webhook_done_at = COALESCE(webhook_done_at, now()),
+             webhook_last_error = COALESCE(webhook_last_error, $2) WHERE id = ANY($1::bigint[])`
+        : 'UPDATE outbox SET local_done_at = now() WHERE id = ANY($1::bigint[])',
+      webhookOff ? [ids, WEBHOOK_OFF] : [ids],
+    );
   }
 
   /** Events due for a webhook attempt, locked until the caller's commit. */
@@ -77,9 +89,9 @@ export class OutboxRepository {
   /** Without a webhook URL, events are marked as not for delivery (a chunk at a time). */
   async skipWebhook(limit: number): Promise<number> {
     const res = await this.pool.query(
-      `UPDATE outbox SET webhook_done_at = now(), webhook_last_error = 'not delivered: DATA_PLATFORM_URL is not set'
+      `UPDATE outbox SET webhook_done_at = now(), webhook_last_error = $2
        WHERE id IN (SELECT id FROM outbox WHERE webhook_done_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)`,
-      [limit],
+      [limit, WEBHOOK_OFF],
     );
     return res.rowCount ?? 0;
   }
