@@ -25,6 +25,17 @@ export function valueAt(start: number, stages: readonly Stage[], tMs: number): n
   return from;
 }
 
+/** The curve's maximum over [t0Ms, t1Ms] (at an end or at a stage boundary: it is piecewise linear). */
+export function maxOver(start: number, stages: readonly Stage[], t0Ms: number, t1Ms: number): number {
+  let max = Math.max(valueAt(start, stages, t0Ms), valueAt(start, stages, t1Ms));
+  let boundary = 0;
+  for (const s of stages) {
+    boundary += s.durationMs;
+    if (boundary > t0Ms && boundary <= t1Ms) max = Math.max(max, s.target);
+  }
+  return max;
+}
+
 export function peak(start: number, stages: readonly Stage[]): number {
   return stages.reduce((max, s) => Math.max(max, s.target), start);
 }

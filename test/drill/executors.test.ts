@@ -14,8 +14,11 @@ import type { Executor } from '../../src/drill/executors/types.js';
 import { LoadClient } from '../../src/drill/http.js';
 import { builtinMetrics, Registry } from '../../src/drill/metrics.js';
 import { ArrivalSchedule } from '../../src/drill/stages.js';
+import type { DrillSummary } from '../../src/drill/summary.js';
 import { Timeline } from '../../src/drill/timeline.js';
 import { Checks, VirtualUser } from '../../src/drill/vu.js';
+import { FAKE_ADMIN_TOKEN, startFakeCouponApi } from './support/fake-coupon-api.js';
+import { runDrillCli } from './support/run-cli.js';
 
 let server: http.Server | null = null;
 afterEach(async () => {
@@ -109,6 +112,56 @@ describe('ArrivalSchedule (the open model clock)', () => {
   });
 });
 
+describe('ramping-vus (closed model)', () => {
+  it('follows the VU stages and interrupts iterations that outlive gracefulRampDown', async () => {
+    const registry = new Registry();
+    const metrics = builtinMetrics(registry);
+    const client = new LoadClient(
+      { baseUrl: 'http://127.0.0.1:9', connections: 1, timeoutMs: 1_000 },
+      metrics,
+      new Timeline(),
+    );
+    const checks = new Checks(metrics.checks);
+    const exec = new RampingVus({
+      startVUs: 0,
+      stages: [
+        { durationMs: 400, target: 10 },
+        { durationMs: 400, target: 0 },
+      ],
+      gracefulRampDownMs: 100,
+      gracefulStopMs: 100,
+      thinkTimeMs: () => 0,
+    });
+    let peak = 0;
+    const watch = setInterval(() => {
+      peak = Math.max(peak, exec.status().active);
+    }, 10);
+    const started = performance.now();
+    // Each iteration would take 5 s: every one must be cut at its VU's ramp-down deadline.
+    await exec.run({
+      iteration: (vu) => vu.sleep(5_000),
+      newVu: (id) => new VirtualUser(id, client, checks, 1),
+      metrics,
+      stop: new AbortController().signal,
+      onIterationError: (err) => {
+        throw err;
+      },
+    });
+    clearInterval(watch);
+    const elapsed = performance.now() - started;
+    const count = (name: string) => {
+      const sink = registry.get(name)?.sink;
+      return sink?.type === 'counter' ? sink.count : Number.NaN;
+    };
+    expect(peak).toBe(10);
+    expect(exec.status()).toEqual({ active: 0, allocated: 10 });
+    expect(count('iterations')).toBe(0);
+    expect(count('interrupted_iterations')).toBe(10);
+    expect(elapsed).toBeLessThan(1_500);
+    await client.close();
+  });
+});
+
 describe('ramping-arrival-rate against a target that keeps slowing down', () => {
   it('keeps its schedule, lets latency grow, and counts dropped iterations once maxVUs are busy', async () => {
     // 20 ms at the start, +200 ms per second: 8 VUs can carry 40 it/s only for the first second.
@@ -185,5 +238,54 @@ describe('coordinated omission: a 500 ms stall in the middle of the run', () => 
     expect(slowClosed).toBeLessThanOrEqual(10);
     expect(slowClosed).toBeLessThan(slowOpen / 2);
     expect(closed.trend('http_req_duration').percentile(95)).toBeLessThan(100);
+  });
+});
+
+describe('the CLI in the open model against a slow target', () => {
+  it('reports dropped iterations as the target falling behind, never as capacity, and fails dropped_iterations: count==0', async () => {
+    const api = await startFakeCouponApi({ delayMs: (ms) => 20 + ms / 10 });
+    try {
+      const run = await runDrillCli([
+        'coupon-drop',
+        '--target',
+        api.url,
+        '--admin-token',
+        FAKE_ADMIN_TOKEN,
+        '--executor',
+        'ramping-arrival-rate',
+        '--vus',
+        '10',
+        '--duration',
+        '3s',
+        '--rate',
+        '60',
+        '--users',
+        '300',
+        '--threshold',
+        'dropped_iterations: count==0',
+      ]);
+      expect(run.code, run.stderr).toBe(99);
+      const s = run.summary as DrillSummary;
+      expect(s.stampede.model).toBe('open');
+      expect(s.stampede.executor).toMatchObject({
+        executor: 'ramping-arrival-rate',
+        maxVUs: 10,
+        stages: [{ duration: '3s', target: 60 }],
+      });
+      const dropped = s.metrics.dropped_iterations.values.count;
+      expect(dropped).toBeGreaterThan(0);
+      expect(s.metrics.dropped_iterations.thresholds).toEqual({ 'count==0': { ok: false } });
+      expect(
+        s.metrics.iterations.values.count + dropped + s.metrics.interrupted_iterations.values.count,
+      ).toBe(180);
+      expect(s.stampede.capacityNote).toMatch(
+        /dropped because all 10 VUs were busy — the target did not keep up/,
+      );
+      // The live progress line shows drops as they happen.
+      expect(run.stderr).toMatch(/dropped [1-9]\d*/);
+      expect(s.audit.verdict).toBe('PASS');
+    } finally {
+      await api.close();
+    }
   });
 });

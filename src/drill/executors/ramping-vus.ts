@@ -10,7 +10,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleepMs } from 'node:timers/promises';
-import { type Stage, totalDurationMs, valueAt } from '../stages.js';
+import { maxOver, type Stage, totalDurationMs, valueAt } from '../stages.js';
 import type { VirtualUser } from '../vu.js';
 import { settlesWithin } from '../wait.js';
 import { IterationCounter, runIteration } from './run-iteration.js';
@@ -72,6 +72,8 @@ export class RampingVus implements Executor {
 
     const loopOf = (slot: Slot) => async () => {
       while (slot.wanted) {
+        // A VU interrupted at its ramp-down deadline and wanted again starts with a fresh signal.
+        slot.vu.revive();
         await runIteration(env, counter, slot.vu);
         if (!slot.wanted) break;
         const pause = this.cfg.thinkTimeMs(slot.vu.rng);
@@ -87,6 +89,7 @@ export class RampingVus implements Executor {
     };
 
     let stoppedEarly = false;
+    let lastT = 0;
     for (;;) {
       const now = performance.now();
       const t = now - startedAt;
@@ -96,25 +99,30 @@ export class RampingVus implements Executor {
       }
       if (t >= this.plannedDurationMs) break;
       const target = Math.floor(valueAt(this.cfg.startVUs, this.cfg.stages, t) + 1e-9);
-      for (let i = 0; i < Math.max(target, this.slots.length); i++) {
+      // A peak reached between two ticks still starts its VUs (they ramp down right after).
+      const reached = Math.floor(maxOver(this.cfg.startVUs, this.cfg.stages, lastT, t) + 1e-9);
+      lastT = t;
+      for (let i = 0; i < Math.max(reached, this.slots.length); i++) {
         let slot = this.slots[i];
+        if (!slot) {
+          slot = { vu: env.newVu(i + 1), wanted: false, loop: null, nap: new AbortController(), deadline: 0 };
+          this.slots.push(slot);
+        }
         if (i < target) {
-          if (!slot) {
-            slot = {
-              vu: env.newVu(i + 1),
-              wanted: false,
-              loop: null,
-              nap: new AbortController(),
-              deadline: 0,
-            };
-            this.slots.push(slot);
-          }
           if (!slot.wanted) {
             slot.wanted = true;
             // A VU still finishing its ramp-down iteration simply keeps looping.
             if (!slot.loop) startLoop(slot);
           }
-        } else if (slot.wanted) {
+          continue;
+        }
+        if (i < reached && !slot.wanted && !slot.loop) {
+          // The curve peaked between two ticks: this VU runs one iteration, then ramps down.
+          slot.wanted = true;
+          startLoop(slot);
+        }
+        if (slot.wanted) {
+          // Above the target: finish the current iteration, within gracefulRampDown.
           slot.wanted = false;
           slot.nap.abort();
           slot.deadline = now + this.cfg.gracefulRampDownMs;

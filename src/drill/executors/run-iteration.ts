@@ -36,6 +36,11 @@ export async function runIteration(
     env.onIterationError(err);
   }
   vu.scheduledStart = undefined;
+  if (vu.signal.aborted) {
+    // Cut short by the drill even if the scenario swallowed the abort (e.g. in a sleep).
+    env.metrics.interruptedIterations.add(1);
+    return;
+  }
   env.metrics.iterations.add(1);
   env.metrics.iterationDuration.add(performance.now() - (scheduledStart ?? started));
 }

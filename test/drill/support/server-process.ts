@@ -40,18 +40,22 @@ export async function startServerProcess(): Promise<ServerProcess> {
   for (const k of ['DATABASE_URL', 'REDIS_URL', 'ADMIN_TOKEN', 'JWT_SECRET']) delete env[k];
   const child: ChildProcess = spawn(process.execPath, [CLI, 'serve'], {
     env,
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr?.on('data', (d) => {
+    log = (log + String(d)).slice(-4_000);
   });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 90_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${log}`);
     const ok = await fetch(`${url}/readyz`).then(
       (r) => r.status === 200,
       () => false,
     );
     if (ok) break;
-    if (Date.now() > deadline) throw new Error('server not ready in 90 s');
+    if (Date.now() > deadline) throw new Error(`server not ready in 90 s:\n${log}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   const password = readFileSync(path.join(dataDir, 'pg-password'), 'utf8').trim();
