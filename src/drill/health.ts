@@ -76,9 +76,18 @@ export function judgeGenerator(windows: readonly GeneratorWindow[]): GeneratorVe
   const highLoop = windows.filter((w) => w.loopP99 > LOOP_DELAY_LIMIT_MS).length;
   const highCpu = windows.filter((w) => w.cpu >= CPU_LIMIT).length;
   const reasons: string[] = [];
+  const cpuAvg = n ? windows.reduce((s, w) => s + w.cpu, 0) / n : 0;
   if (!valid) {
-    if (highLoop)
-      reasons.push(`event-loop delay p99 > ${LOOP_DELAY_LIMIT_MS} ms in ${highLoop} of ${n} seconds`);
+    if (highLoop) {
+      // Late timers with an idle CPU mean the process was not scheduled: other work owned the cores.
+      const starved =
+        cpuAvg < 0.5
+          ? ` while the drill used only ${Math.round(cpuAvg * 100)}% of a core on average (starved by other processes on this machine)`
+          : '';
+      reasons.push(
+        `event-loop delay p99 > ${LOOP_DELAY_LIMIT_MS} ms in ${highLoop} of ${n} seconds${starved}`,
+      );
+    }
     if (highCpu) reasons.push(`drill CPU ≥ ${CPU_LIMIT * 100}% of one core in ${highCpu} of ${n} seconds`);
   }
   return {
@@ -87,7 +96,7 @@ export function judgeGenerator(windows: readonly GeneratorWindow[]): GeneratorVe
     windows: n,
     saturatedWindows: saturated.length,
     cpuMax: n ? Math.max(...windows.map((w) => w.cpu)) : 0,
-    cpuAvg: n ? windows.reduce((s, w) => s + w.cpu, 0) / n : 0,
+    cpuAvg,
     loopP99Max: n ? Math.max(...windows.map((w) => w.loopP99)) : 0,
     loopMax: n ? Math.max(...windows.map((w) => w.loopMax)) : 0,
     limits: {

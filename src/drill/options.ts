@@ -80,7 +80,7 @@ scenario sizing
   --quantity Q           coupon-drop: coupons in the drop
   --retry-share F        coupon-drop: share of attempts immediately retried (0..1)
   --products N           checkout/browse: products created
-  --stock N              checkout: initial stock per product
+  --stock N              checkout, browse: initial stock per product
 
 verdict and output
   --threshold 'M: EXPR'  k6 threshold, repeatable; replaces the scenario's defaults

@@ -21,7 +21,7 @@ import { peakVUs } from './profiles.js';
 import { Progress, progressLine } from './progress.js';
 import { renderReport } from './report/html.js';
 import { SCENARIOS } from './scenarios/index.js';
-import { type DrillSummary, metricsBlock, renderText, rootGroup } from './summary.js';
+import { type DrillSummary, metricsBlock, renderText, rootGroup, SUMMARY_TREND_STATS } from './summary.js';
 import { externalTarget, startEmbeddedTarget, type Target } from './target.js';
 import { bindThresholds, evaluateThresholds, parseThreshold } from './thresholds.js';
 import { Timeline } from './timeline.js';
@@ -114,7 +114,6 @@ export async function runDrill(opts: DrillOptions, io: DrillIo): Promise<DrillOu
       adminToken: target.adminToken,
       params: opts.params,
       peakVUs: peak,
-      executor: opts.executor,
       seed: opts.seed,
       log,
     });
@@ -219,7 +218,7 @@ export async function runDrill(opts: DrillOptions, io: DrillIo): Promise<DrillOu
     const summary: DrillSummary = {
       root_group: rootGroup(checks.byName),
       options: {
-        summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
+        summaryTrendStats: [...SUMMARY_TREND_STATS],
         summaryTimeUnit: 'ms',
         noColor: !io.stdout.isTTY,
       },

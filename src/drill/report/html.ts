@@ -4,7 +4,7 @@
  * verdict, key figures, VUs and request rate, latency percentiles, responses by status code,
  * business counters, load-generator health, thresholds, audit, all metrics and checks.
  */
-import type { DrillSummary, SummaryMetric } from '../summary.js';
+import { type DrillSummary, SUMMARY_TREND_STATS, type SummaryMetric } from '../summary.js';
 import { type ChartSpec, escapeXml as esc, lineChart, type Series, stackedBarChart } from './svg.js';
 
 const STATUS_COLORS: Record<string, string> = {
@@ -43,9 +43,9 @@ function metricValues(m: SummaryMetric): string {
   const v = m.values;
   switch (m.type) {
     case 'trend':
-      return ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)']
-        .map((k) => `${k}=${m.contains === 'time' ? ms(v[k]) : v[k].toFixed(2)}`)
-        .join(' · ');
+      return SUMMARY_TREND_STATS.map(
+        (k) => `${k}=${m.contains === 'time' ? ms(v[k]) : v[k].toFixed(2)}`,
+      ).join(' · ');
     case 'rate':
       return `${(v.rate * 100).toFixed(2)}% (${v.passes} of ${v.passes + v.fails})`;
     case 'counter':

@@ -5,7 +5,6 @@
  */
 import type { ApiClient } from '../api-client.js';
 import type { AuditResult } from '../audit.js';
-import type { ExecutorKind } from '../executors/types.js';
 import type { Registry } from '../metrics.js';
 import type { ScenarioParams, ThinkTime } from '../options.js';
 import type { VirtualUser } from '../vu.js';
@@ -16,7 +15,6 @@ export interface ScenarioContext {
   params: ScenarioParams;
   /** Peak VUs of the profile (after --scale), for sizing defaults. */
   peakVUs: number;
-  executor: ExecutorKind;
   seed: number;
   /** Progress messages during setup and audit (stderr). */
   log(message: string): void;

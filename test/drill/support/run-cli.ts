@@ -55,3 +55,30 @@ export async function runDrillCli(
 export function failedChecks(run: CliRun): string[] {
   return (run.summary?.audit.checks ?? []).filter((c) => !c.ok).map((c) => c.name);
 }
+
+/**
+ * Thresholds for tests that must pass on a shared, busy 2-core machine: correctness thresholds as
+ * strict as the defaults, latency generous (the defaults' latency limits are for real drills).
+ */
+export const LENIENT_THRESHOLDS = [
+  '--threshold',
+  'http_req_failed: rate<0.01',
+  '--threshold',
+  'checks: rate==1',
+  '--threshold',
+  'http_req_duration: p(95)<5000',
+];
+
+/**
+ * The exit code a run must end with: `whenValid` if the load generator was valid; 97 if it was
+ * saturated — other processes on a shared test machine can starve the drill, and the drill is
+ * right to call such a run INVALID — unless the audit failed (98 outranks both).
+ */
+export function expectedExit(run: CliRun, whenValid: number): number {
+  const s = run.summary;
+  if (s?.audit.verdict !== 'PASS' || s.generator.valid) return whenValid;
+  console.warn(
+    `!!! drill run in ${run.outDir} was INVALID (${s.generator.reasons.join('; ')}): expecting exit 97`,
+  );
+  return 97;
+}
