@@ -52,7 +52,10 @@ export function createLogger(config: Config): FastifyBaseLogger {
   return pino({ level: config.logLevel, base: { pid: process.pid } }) as unknown as FastifyBaseLogger;
 }
 
-export async function createRuntime(config: Config, log: FastifyBaseLogger = createLogger(config)): Promise<Runtime> {
+export async function createRuntime(
+  config: Config,
+  log: FastifyBaseLogger = createLogger(config),
+): Promise<Runtime> {
   let embedded: EmbeddedDatabase | null = null;
   let databaseUrl = config.databaseUrl;
   let adminToken = config.adminToken;
@@ -93,16 +96,19 @@ export async function createRuntime(config: Config, log: FastifyBaseLogger = cre
 
     const metrics = new Metrics();
     const couponsRepo = new CouponsRepository(pool);
-    const committer = new GroupCommitter<IssueRequest, IssueResult>((items) => couponsRepo.issueBatch(items), {
-      name: 'coupon-issue',
-      maxBatch: config.commitMaxBatch,
-      maxWaitMs: config.commitMaxWaitMs,
-      concurrency: config.commitConcurrency,
-      onBatch: (size, seconds, ok) => {
-        metrics.commitBatchSize.observe({ committer: 'coupon-issue' }, size);
-        metrics.commitDuration.observe({ committer: 'coupon-issue', ok: String(ok) }, seconds);
+    const committer = new GroupCommitter<IssueRequest, IssueResult>(
+      (items) => couponsRepo.issueBatch(items),
+      {
+        name: 'coupon-issue',
+        maxBatch: config.commitMaxBatch,
+        maxWaitMs: config.commitMaxWaitMs,
+        concurrency: config.commitConcurrency,
+        onBatch: (size, seconds, ok) => {
+          metrics.commitBatchSize.observe({ committer: 'coupon-issue' }, size);
+          metrics.commitDuration.observe({ committer: 'coupon-issue', ok: String(ok) }, seconds);
+        },
       },
-    });
+    );
     // Closed before the pool: pending commits flush first.
     cleanup.push(() => committer.close());
 
@@ -129,7 +135,13 @@ export async function createRuntime(config: Config, log: FastifyBaseLogger = cre
     const runReconciler = async () => {
       if (redis) {
         // One reconciler at a time across processes.
-        const ok = await redis.set(keys.reconcilerLock(), String(process.pid), 'PX', config.reconcileIntervalMs * 5, 'NX');
+        const ok = await redis.set(
+          keys.reconcilerLock(),
+          String(process.pid),
+          'PX',
+          config.reconcileIntervalMs * 5,
+          'NX',
+        );
         if (ok !== 'OK') return;
         try {
           await coupons.reconcile(config.reconcileAfterMs);
@@ -167,7 +179,8 @@ export async function createRuntime(config: Config, log: FastifyBaseLogger = cre
         if (closed) return;
         closed = true;
         for (const t of timers) clearInterval(t);
-        for (const fn of cleanup.reverse()) await fn().catch((err) => log.warn({ err }, 'error during shutdown'));
+        for (const fn of cleanup.reverse())
+          await fn().catch((err) => log.warn({ err }, 'error during shutdown'));
         if (embedded) await embedded.stop();
       },
     };
