@@ -6,6 +6,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import underPressure from '@fastify/under-pressure';
+import { Ajv } from 'ajv';
+import addFormatsPlugin from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { installErrorHandling } from './http/error-handler.js';
 import { appError } from './http/errors.js';
@@ -20,6 +22,9 @@ import { usersRoutes } from './modules/users/routes.js';
 import { operationsRoutes } from './operations.js';
 import type { AppServices } from './services.js';
 
+// ajv-formats is CommonJS with a default export.
+const addFormats = addFormatsPlugin as unknown as (ajv: Ajv) => Ajv;
+
 export async function buildApp(services: AppServices, logger?: FastifyBaseLogger): Promise<FastifyInstance> {
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
@@ -28,8 +33,20 @@ export async function buildApp(services: AppServices, logger?: FastifyBaseLogger
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Query strings and path params are text, so they are coerced ("20" → 20); JSON bodies are typed
+  // already, so they are validated strictly: {"amount": "100"} is a 400, not a silent 100.
+  const strict = addFormats(
+    new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false }),
+  );
+  const coercing = addFormats(
+    new Ajv({ coerceTypes: 'array', removeAdditional: false, useDefaults: true, allErrors: false }),
+  );
+  for (const ajv of [strict, coercing]) ajv.addKeyword('kind').addKeyword('modifier');
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? strict : coercing).compile(schema as object),
+  );
 
   app.addSchema(Problem);
   installErrorHandling(app);
