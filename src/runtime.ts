@@ -154,6 +154,8 @@ export async function createRuntime(
     };
 
     let closed = false;
+    /** The reconciler pass in flight, awaited by close() before the pool goes away. */
+    let reconciling: Promise<void> | null = null;
     return {
       services,
       log,
@@ -162,14 +164,12 @@ export async function createRuntime(
       startBackground() {
         if (!config.runBackground) return;
         commerce.startBackground();
-        let running = false;
         const t = setInterval(() => {
-          if (running || closed) return;
-          running = true;
-          runReconciler()
+          if (reconciling || closed) return;
+          reconciling = runReconciler()
             .catch((err) => log.warn({ err }, 'reconciler pass failed'))
             .finally(() => {
-              running = false;
+              reconciling = null;
             });
         }, config.reconcileIntervalMs);
         t.unref();
@@ -179,6 +179,7 @@ export async function createRuntime(
         if (closed) return;
         closed = true;
         for (const t of timers) clearInterval(t);
+        await reconciling;
         for (const fn of cleanup.reverse())
           await fn().catch((err) => log.warn({ err }, 'error during shutdown'));
         if (embedded) await embedded.stop();
