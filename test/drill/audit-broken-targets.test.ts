@@ -3,9 +3,17 @@
  * a small node:http stand-in of the coupon API that is wrong in one way, and expects exit 98 with
  * exactly the check that names that bug among the failures — plus a correct stand-in as control.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type Bug, FAKE_ADMIN_TOKEN, type FakeApi, startFakeCouponApi } from './support/fake-coupon-api.js';
-import { expectedExit, failedChecks, LENIENT_THRESHOLDS, runDrillCli } from './support/run-cli.js';
+import {
+  expectedExit,
+  failedChecks,
+  LENIENT_THRESHOLDS,
+  removeOutDirs,
+  runDrillCli,
+} from './support/run-cli.js';
+
+afterAll(removeOutDirs);
 
 let api: FakeApi | null = null;
 afterEach(async () => {

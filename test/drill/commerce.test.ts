@@ -6,8 +6,16 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DrillSummary } from '../../src/drill/summary.js';
-import { type CliRun, expectedExit, LENIENT_THRESHOLDS, runDrillCli } from './support/run-cli.js';
+import {
+  type CliRun,
+  expectedExit,
+  LENIENT_THRESHOLDS,
+  removeOutDirs,
+  runDrillCli,
+} from './support/run-cli.js';
 import { type ServerProcess, startServerProcess } from './support/server-process.js';
+
+afterAll(removeOutDirs);
 
 let server: ServerProcess;
 beforeAll(async () => {

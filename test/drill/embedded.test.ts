@@ -9,8 +9,16 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DrillSummary } from '../../src/drill/summary.js';
-import { type CliRun, expectedExit, LENIENT_THRESHOLDS, runDrillCli } from './support/run-cli.js';
+import {
+  type CliRun,
+  expectedExit,
+  LENIENT_THRESHOLDS,
+  removeOutDirs,
+  runDrillCli,
+} from './support/run-cli.js';
 import { type ServerProcess, startServerProcess } from './support/server-process.js';
+
+afterAll(removeOutDirs);
 
 const LOAD = [
   '--profile',

@@ -10,7 +10,9 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DrillSummary } from '../../src/drill/summary.js';
 import { FAKE_ADMIN_TOKEN, type FakeApi, startFakeCouponApi } from './support/fake-coupon-api.js';
-import { expectedExit, LENIENT_THRESHOLDS, runDrillCli } from './support/run-cli.js';
+import { expectedExit, LENIENT_THRESHOLDS, removeOutDirs, runDrillCli } from './support/run-cli.js';
+
+afterAll(removeOutDirs);
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = [

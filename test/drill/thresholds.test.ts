@@ -7,7 +7,9 @@ import { DrillUsageError } from '../../src/drill/errors.js';
 import { Registry } from '../../src/drill/metrics.js';
 import { bindThresholds, evaluateThresholds, parseThreshold } from '../../src/drill/thresholds.js';
 import { FAKE_ADMIN_TOKEN, type FakeApi, startFakeCouponApi } from './support/fake-coupon-api.js';
-import { expectedExit, runDrillCli } from './support/run-cli.js';
+import { expectedExit, removeOutDirs, runDrillCli } from './support/run-cli.js';
+
+afterAll(removeOutDirs);
 
 describe('parseThreshold', () => {
   it.each([

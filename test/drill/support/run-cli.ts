@@ -4,7 +4,7 @@
  * `npm run build` before `npx vitest run test/drill`.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,8 +20,18 @@ export interface CliRun {
   summary: DrillSummary | null;
 }
 
+const created: string[] = [];
+
 export function tempOut(prefix = 'drill-test-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  created.push(dir);
+  return dir;
+}
+
+/** Removes the output directories this file's runs created (kept with KEEP_DRILL_OUT=1). */
+export function removeOutDirs(): void {
+  if (process.env.KEEP_DRILL_OUT === '1') return;
+  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 export async function runDrillCli(
