@@ -10,7 +10,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import type { Config } from './config.js';
 import { Auth } from './http/auth.js';
-import { GroupCommitter } from './infra/group-committer.js';
+import { KeyedGroupCommitter } from './infra/group-committer.js';
 import { Metrics } from './infra/metrics.js';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './infra/postgres/embedded.js';
 import { migrate } from './infra/postgres/migrate.js';
@@ -96,7 +96,8 @@ export async function createRuntime(
 
     const metrics = new Metrics();
     const couponsRepo = new CouponsRepository(pool);
-    const committer = new GroupCommitter<IssueRequest, IssueResult>(
+    // One committer per coupon: a hot drop never queues behind another drop's commits.
+    const committer = new KeyedGroupCommitter<IssueRequest, IssueResult>(
       (items) => couponsRepo.issueBatch(items),
       {
         name: 'coupon-issue',

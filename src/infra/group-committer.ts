@@ -118,3 +118,40 @@ export class GroupCommitter<I, R> {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 }
+
+/**
+ * One group committer per key (e.g. per coupon): batches of one key never wait behind another key's,
+ * and `concurrency` bounds the transactions in flight per key. For a hot key whose transactions
+ * serialise on a row lock anyway, a small per-key concurrency lets each batch take everything that
+ * queued while the previous one was committing — bigger batches, fewer fsyncs, less lock traffic.
+ */
+export class KeyedGroupCommitter<I, R> {
+  private readonly committers = new Map<string, GroupCommitter<I, R>>();
+  private closed = false;
+
+  constructor(
+    private readonly execute: BatchExecutor<I, R>,
+    private readonly opts: CommitterOptions,
+  ) {}
+
+  submit(key: string, item: I): Promise<R> {
+    if (this.closed) return Promise.reject(new CommitterClosedError(`${this.opts.name} committer is closed`));
+    let c = this.committers.get(key);
+    if (!c) {
+      c = new GroupCommitter(this.execute, this.opts);
+      this.committers.set(key, c);
+    }
+    return c.submit(item);
+  }
+
+  get depth(): number {
+    let d = 0;
+    for (const c of this.committers.values()) d += c.depth;
+    return d;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.committers.values()].map((c) => c.close()));
+  }
+}

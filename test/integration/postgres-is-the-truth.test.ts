@@ -6,7 +6,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GroupCommitter } from '../../src/infra/group-committer.js';
+import { KeyedGroupCommitter } from '../../src/infra/group-committer.js';
 import { Metrics } from '../../src/infra/metrics.js';
 import { migrate } from '../../src/infra/postgres/migrate.js';
 import { createPool, type Pool } from '../../src/infra/postgres/pool.js';
@@ -48,7 +48,7 @@ describe('PostgreSQL is exact on its own', () => {
 
   it('issues exactly the quantity through a gate that lets everyone through, with duplicates in the same batch', async () => {
     const repo = new CouponsRepository(pool);
-    const committer = new GroupCommitter<IssueRequest, IssueResult>((items) => repo.issueBatch(items), {
+    const committer = new KeyedGroupCommitter<IssueRequest, IssueResult>((items) => repo.issueBatch(items), {
       name: 't',
       maxBatch: 200,
       maxWaitMs: 1,

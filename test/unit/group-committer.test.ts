@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { CommitterClosedError, GroupCommitter } from '../../src/infra/group-committer.js';
+import {
+  CommitterClosedError,
+  GroupCommitter,
+  KeyedGroupCommitter,
+} from '../../src/infra/group-committer.js';
 
 const opts = { name: 't', maxBatch: 100, maxWaitMs: 1, concurrency: 2 };
 
@@ -67,5 +71,31 @@ describe('group committer', () => {
     expect(committed).toBe(95);
     await all;
     await expect(c.submit(1)).rejects.toBeInstanceOf(CommitterClosedError);
+  });
+
+  it('keyed: batches of one key never include another key, and keys commit in parallel', async () => {
+    const batches: string[][] = [];
+    let running = 0;
+    let peak = 0;
+    const c = new KeyedGroupCommitter<string, string>(
+      async (items) => {
+        running += 1;
+        peak = Math.max(peak, running);
+        batches.push(items);
+        await new Promise((r) => setTimeout(r, 5));
+        running -= 1;
+        return items;
+      },
+      { ...opts, concurrency: 1 },
+    );
+    const keys = ['a', 'b', 'c'];
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => c.submit(keys[i % 3], keys[i % 3])),
+    );
+    expect(results.filter((r) => r === 'a')).toHaveLength(100);
+    for (const b of batches) expect(new Set(b).size).toBe(1);
+    expect(peak).toBe(3);
+    await c.close();
+    await expect(c.submit('a', 'a')).rejects.toBeInstanceOf(CommitterClosedError);
   });
 });

@@ -2,7 +2,7 @@
  * Coupon SQL. The issue path's truth lives here: `issueBatch` is exact on its own (row lock on the
  * coupon, issued_count checked against quantity, unique key per user), whatever the gate believed.
  */
-import type { Pool, PoolClient } from '../../infra/postgres/pool.js';
+import type { Pool } from '../../infra/postgres/pool.js';
 
 export interface CouponRow {
   id: string;
@@ -51,35 +51,6 @@ export interface MyCouponRow {
 const COUPON_COLUMNS = `id::text AS id, name, discount_type AS "discountType", discount_value AS "discountValue",
   quantity, issued_count AS "issuedCount", starts_at AS "startsAt", ends_at AS "endsAt", valid_days AS "validDays"`;
 
-/**
- * One coupon's share of a batch, after its row lock is held: requests already holding the coupon
- * are duplicates, the first `cap` fresh ones (arrival order) get a row, the rest are sold out.
- * Runs as its own statement after the lock so its snapshot sees every committed row.
- */
-const ISSUE_SQL = `
-WITH req AS (
-  SELECT r.user_id, r.ord FROM unnest($2::bigint[]) WITH ORDINALITY AS r(user_id, ord)
-), fresh AS (
-  SELECT DISTINCT ON (req.user_id) req.user_id, req.ord FROM req
-  WHERE NOT EXISTS (SELECT 1 FROM user_coupons uc WHERE uc.coupon_id = $1 AND uc.user_id = req.user_id)
-  ORDER BY req.user_id, req.ord
-), chosen AS (
-  SELECT user_id, ord FROM fresh ORDER BY ord LIMIT $3
-), ins AS (
-  INSERT INTO user_coupons (coupon_id, user_id, expires_at)
-  SELECT $1, user_id, CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(days => $4::int) END
-  FROM chosen ORDER BY ord
-  ON CONFLICT ON CONSTRAINT user_coupons_one_per_user DO NOTHING
-  RETURNING id, user_id, issued_at, expires_at
-), upd AS (
-  UPDATE coupons SET issued_count = issued_count + (SELECT count(*) FROM ins) WHERE id = $1
-)
-SELECT req.ord, ins.id::text AS id, ins.issued_at, ins.expires_at, (fresh.user_id IS NULL) AS dup
-FROM req
-LEFT JOIN fresh ON fresh.user_id = req.user_id AND fresh.ord = req.ord
-LEFT JOIN ins ON ins.user_id = fresh.user_id
-ORDER BY req.ord`;
-
 export class CouponsRepository {
   constructor(private readonly pool: Pool) {}
 
@@ -127,8 +98,9 @@ export class CouponsRepository {
   }
 
   /**
-   * The group-commit executor: one transaction for the whole batch. Coupons are locked in id order
-   * so concurrent batches (other processes) cannot deadlock.
+   * The group-commit executor. Each coupon's share of the batch is one call of issue_coupon_batch
+   * (migrations/003): one statement, one round trip, its own transaction — the coupon's row lock is
+   * held only inside PostgreSQL. Coupons are independent, so their shares run in parallel.
    */
   async issueBatch(items: IssueRequest[]): Promise<IssueResult[]> {
     const byCoupon = new Map<string, number[]>();
@@ -137,74 +109,34 @@ export class CouponsRepository {
       if (list) list.push(i);
       else byCoupon.set(it.couponId, [i]);
     });
-    const couponIds = [...byCoupon.keys()].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
     const results = new Array<IssueResult>(items.length);
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      for (const couponId of couponIds) {
-        const idx = byCoupon.get(couponId)!;
-        await this.issueForCoupon(client, couponId, idx, items, results);
-      }
-      // Outbox (issue 3): one coupon.issued event per ISSUED result, in this same transaction, set-based.
-      const issuedIds = results.flatMap((r) => (r?.outcome === 'ISSUED' ? [r.userCouponId] : []));
-      if (issuedIds.length > 0) {
-        await client.query(
-          `INSERT INTO outbox (topic, user_id, payload)
-           SELECT 'coupon.issued', uc.user_id,
-                  jsonb_build_object('userCouponId', uc.id::text, 'couponId', uc.coupon_id::text, 'userId', uc.user_id::text,
-                                     'issuedAt', uc.issued_at, 'expiresAt', uc.expires_at)
-           FROM user_coupons uc WHERE uc.id = ANY($1::bigint[]) ORDER BY uc.id`,
-          [issuedIds],
+    await Promise.all(
+      [...byCoupon].map(async ([couponId, idx]) => {
+        const { rows } = await this.pool.query<{
+          ord: string;
+          user_coupon_id: string | null;
+          issued_at: Date | null;
+          expires_at: Date | null;
+          outcome: 'ISSUED' | 'DUPLICATE' | 'SOLD_OUT' | 'NOT_FOUND';
+        }>(
+          'SELECT ord, user_coupon_id::text AS user_coupon_id, issued_at, expires_at, outcome FROM issue_coupon_batch($1, $2::bigint[])',
+          [couponId, idx.map((i) => items[i].userId)],
         );
-      }
-      await client.query('COMMIT');
-      return results;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
-  }
-
-  private async issueForCoupon(
-    client: PoolClient,
-    couponId: string,
-    idx: number[],
-    items: IssueRequest[],
-    results: IssueResult[],
-  ): Promise<void> {
-    const lock = await client.query<{ cap: number; validDays: number | null }>(
-      'SELECT quantity - issued_count AS cap, valid_days AS "validDays" FROM coupons WHERE id = $1 FOR UPDATE',
-      [couponId],
+        for (const row of rows) {
+          const i = idx[Number(row.ord) - 1];
+          results[i] =
+            row.outcome === 'ISSUED'
+              ? {
+                  outcome: 'ISSUED',
+                  userCouponId: row.user_coupon_id!,
+                  issuedAt: row.issued_at!,
+                  expiresAt: row.expires_at,
+                }
+              : { outcome: row.outcome };
+        }
+      }),
     );
-    if (lock.rows.length === 0) {
-      for (const i of idx) results[i] = { outcome: 'NOT_FOUND' };
-      return;
-    }
-    const { cap, validDays } = lock.rows[0];
-    const users = idx.map((i) => items[i].userId);
-    const { rows } = await client.query<{
-      ord: string;
-      id: string | null;
-      issued_at: Date;
-      expires_at: Date | null;
-      dup: boolean;
-    }>(ISSUE_SQL, [couponId, users, cap, validDays]);
-    for (const row of rows) {
-      const i = idx[Number(row.ord) - 1];
-      if (row.id !== null) {
-        results[i] = {
-          outcome: 'ISSUED',
-          userCouponId: row.id,
-          issuedAt: row.issued_at,
-          expiresAt: row.expires_at,
-        };
-      } else {
-        results[i] = row.dup ? { outcome: 'DUPLICATE' } : { outcome: 'SOLD_OUT' };
-      }
-    }
+    return results;
   }
 
   /** Which of these users hold the coupon in PostgreSQL (reconciler). */

@@ -8,7 +8,7 @@
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
 import type { FastifyBaseLogger } from 'fastify';
 import { appError } from '../../http/errors.js';
-import type { GroupCommitter } from '../../infra/group-committer.js';
+import type { KeyedGroupCommitter } from '../../infra/group-committer.js';
 import type { Metrics } from '../../infra/metrics.js';
 import type { CouponGate, SettleOutcome } from './gate.js';
 import type { CouponRow, CouponsRepository, IssueRequest, IssueResult, NewCoupon } from './repository.js';
@@ -40,7 +40,7 @@ export class CouponsService {
   constructor(
     private readonly repo: CouponsRepository,
     private readonly gate: CouponGate,
-    private readonly committer: GroupCommitter<IssueRequest, IssueResult>,
+    private readonly committer: KeyedGroupCommitter<IssueRequest, IssueResult>,
     private readonly metrics: Metrics,
     private readonly log: FastifyBaseLogger,
   ) {
@@ -153,7 +153,7 @@ export class CouponsService {
 
     let result: IssueResult;
     try {
-      result = await this.committer.submit({ couponId, userId });
+      result = await this.committer.submit(couponId, { couponId, userId });
     } catch (err) {
       if (reserved) this.settle(couponId, userId, 'FAILED');
       this.count(couponId, 'unavailable');
