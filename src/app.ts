@@ -31,6 +31,8 @@ export async function buildApp(services: AppServices, logger?: FastifyBaseLogger
     bodyLimit: services.config.bodyLimit,
     // Per-request logs would dominate a spike; metrics cover requests, logs cover errors.
     logController: new LogController({ disableRequestLogging: true }),
+    // No per-request child logger (it cost ~4% of CPU under load); errors are logged with the route.
+    childLoggerFactory: (logger) => logger,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();

@@ -44,6 +44,8 @@ export interface Config {
   outboxRetryMaxMs: number;
   /** Timeout of one webhook POST, in ms. */
   outboxWebhookTimeoutMs: number;
+  /** Longest the outbox relay defers its work while the hot path is busy, in ms. */
+  outboxMaxYieldMs: number;
   /** Concurrent order group-commit transactions. Orders of one batch share hot rows (products), so
    * concurrent batches mostly wait on each other's locks; one at a time makes the largest batches. */
   orderCommitConcurrency: number;
@@ -138,6 +140,7 @@ export function loadConfig(env: Env = process.env): Config {
     outboxRetryBaseMs: int(env, 'OUTBOX_RETRY_BASE_MS', 500, 10, 3_600_000),
     outboxRetryMaxMs: int(env, 'OUTBOX_RETRY_MAX_MS', 60_000, 10, 86_400_000),
     outboxWebhookTimeoutMs: int(env, 'OUTBOX_WEBHOOK_TIMEOUT_MS', 5_000, 100, 60_000),
+    outboxMaxYieldMs: int(env, 'OUTBOX_MAX_YIELD_MS', 5_000, 0, 600_000),
     orderCommitConcurrency: int(env, 'ORDER_COMMIT_CONCURRENCY', 1, 1, 64),
   };
 }

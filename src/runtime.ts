@@ -115,7 +115,15 @@ export async function createRuntime(
 
     const coupons = new CouponsService(couponsRepo, gate, committer, metrics, log);
     // Commerce core (issue 3): closed before the coupon committer, the pool and Redis.
-    const commerce = createCommerce({ config, pool, redis, keys, metrics, log });
+    const commerce = createCommerce({
+      config,
+      pool,
+      redis,
+      keys,
+      metrics,
+      log,
+      hotPathDepth: () => committer.depth,
+    });
     cleanup.push(() => commerce.close());
     const services: AppServices = {
       config,

@@ -40,6 +40,8 @@ function isDataError(err: unknown): boolean {
 export class GroupCommitter<I, R> {
   private queue: Pending<I, R>[] = [];
   private inFlight = 0;
+  /** Items in transactions that are running. */
+  private inFlightItems = 0;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
@@ -58,9 +60,9 @@ export class GroupCommitter<I, R> {
     });
   }
 
-  /** Items waiting for a transaction plus transactions running. */
+  /** Items waiting for a transaction or in one that is running (the hot path's pressure). */
   get depth(): number {
-    return this.queue.length + this.inFlight;
+    return this.queue.length + this.inFlightItems;
   }
 
   private schedule(): void {
@@ -83,8 +85,10 @@ export class GroupCommitter<I, R> {
     while (this.queue.length > 0 && this.inFlight < this.opts.concurrency) {
       const batch = this.queue.splice(0, this.opts.maxBatch);
       this.inFlight += 1;
+      this.inFlightItems += batch.length;
       void this.run(batch).finally(() => {
         this.inFlight -= 1;
+        this.inFlightItems -= batch.length;
         if (this.queue.length > 0) this.flush();
         else if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
       });

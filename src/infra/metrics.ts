@@ -135,6 +135,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly outboxYields = new Counter({
+    name: 'stampede_outbox_yields_total',
+    help: 'Relay passes skipped because the hot path was busy (bounded by OUTBOX_MAX_YIELD_MS)',
+    labelNames: ['destination'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

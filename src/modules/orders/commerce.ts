@@ -38,6 +38,8 @@ export interface CommerceDeps {
   keys: Keys;
   metrics: Metrics;
   log: FastifyBaseLogger;
+  /** Queued group-commit items outside commerce (coupon issuance), for the relay's yielding. */
+  hotPathDepth?: () => number;
 }
 
 export interface Commerce {
@@ -55,8 +57,18 @@ export interface Commerce {
 
 const REBUILD_CHECK_MS = 10_000;
 const JANITOR_MS = 3_600_000;
+/** Group-commit items queued or in flight at which the hot path counts as under pressure. */
+const HOT_PATH_BUSY_DEPTH = 16;
 
-export function createCommerce({ config, pool, redis, keys, metrics, log }: CommerceDeps): Commerce {
+export function createCommerce({
+  config,
+  pool,
+  redis,
+  keys,
+  metrics,
+  log,
+  hotPathDepth,
+}: CommerceDeps): Commerce {
   const cache: ReadCache = redis ? new RedisReadCache(redis) : new MemoryReadCache();
   const store: RankingStore = redis ? new RedisRankingStore(redis, keys) : new MemoryRankingStore();
 
@@ -86,6 +98,9 @@ export function createCommerce({ config, pool, redis, keys, metrics, log }: Comm
     pollMs: config.outboxPollMs,
     retryBaseMs: config.outboxRetryBaseMs,
     retryMaxMs: config.outboxRetryMaxMs,
+    // A spike's commits queue up: deliver events after it (at most OUTBOX_MAX_YIELD_MS later).
+    hotPathBusy: () => committer.depth + (hotPathDepth?.() ?? 0) >= HOT_PATH_BUSY_DEPTH,
+    maxYieldMs: config.outboxMaxYieldMs,
   });
 
   const timers: NodeJS.Timeout[] = [];

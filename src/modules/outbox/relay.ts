@@ -24,6 +24,12 @@ export interface RelayOptions {
   localBatch?: number;
   webhookBatch?: number;
   webhookParallel?: number;
+  /**
+   * True while the hot path is under pressure (group commits queueing). The relay then yields its
+   * database work to the requests, for at most `maxYieldMs` in a row, so delivery lag stays bounded.
+   */
+  hotPathBusy?: () => boolean;
+  maxYieldMs?: number;
 }
 
 /** Delay before the next attempt after `attempts` failed ones (attempts ≥ 1). */
@@ -64,8 +70,21 @@ export class OutboxRelay {
 
   /** Runs `pass` until stopped; sleeps pollMs after a pass that found less than a full chunk. */
   private async loop(name: 'local' | 'webhook', pass: () => Promise<boolean>): Promise<void> {
+    // Yield while the hot path is busy, but for at most maxYieldMs; then catch up completely (pass
+    // until a chunk comes back short) before yielding again, so delivery lag stays bounded.
+    let yieldingSince: number | null = null;
     while (!this.stopped) {
       let more = false;
+      if (this.opts.hotPathBusy?.()) {
+        yieldingSince ??= Date.now();
+        if (Date.now() - yieldingSince < (this.opts.maxYieldMs ?? 5_000)) {
+          this.metrics.outboxYields.inc({ destination: name });
+          await this.sleep();
+          continue;
+        }
+      } else {
+        yieldingSince = null;
+      }
       try {
         more = await pass();
         await this.updateLag();
@@ -73,16 +92,25 @@ export class OutboxRelay {
         this.metrics.outboxFailures.inc({ destination: name });
         this.log.warn({ err, destination: name }, 'outbox relay pass failed; retrying');
       }
-      if (!more && !this.stopped) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, this.opts.pollMs);
-          this.wake.push(() => {
-            clearTimeout(t);
-            resolve();
-          });
-        });
+      if (!more) {
+        yieldingSince = null;
+        if (!this.stopped) await this.sleep();
       }
     }
+  }
+
+  private sleep(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      const t = setTimeout(() => {
+        this.wake.splice(this.wake.indexOf(wake), 1);
+        resolve();
+      }, this.opts.pollMs);
+      this.wake.push(wake);
+    });
   }
 
   /** One chunk to the local consumers. True when the chunk was full (more may be waiting). */
