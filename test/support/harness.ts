@@ -70,6 +70,9 @@ export function testConfig(db: TestDatabase, overrides: Partial<Config> = {}): C
     dataDir: mkdtempSync(path.join(os.tmpdir(), 'stampede-data-')),
     databaseUrl: db.url,
     redisPrefix: db.redisPrefix,
+    // The machine's PostgreSQL allows 100 connections and two test files run at once, each with
+    // several servers: keep every pool small.
+    pgPoolMax: 6,
     ...overrides,
   };
 }

@@ -35,7 +35,7 @@ export async function spawnServer(env: Record<string, string>, port?: number): P
     throw new Error('dist/cli.js is missing: run `npm run build` (npm test does it first)');
   const p = port ?? (await freePort());
   const child = spawn(process.execPath, [CLI, 'serve'], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: String(p), HOST: '127.0.0.1' },
+    env: { ...process.env, LOG_LEVEL: 'warn', PG_POOL_MAX: '6', ...env, PORT: String(p), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
