@@ -13,9 +13,11 @@
 --     UNIQUE (coupon_id, user_id) stay the last line of defence;
 --   * one outbox event per issued coupon is written in the same transaction (issue 3).
 --
--- Returns one row per requested user, in request order: outcome ISSUED | DUPLICATE | SOLD_OUT | NOT_FOUND.
+-- Returns the ISSUED rows and the requested users who already held the coupon (DUPLICATE). Every
+-- other request of the batch is a repeat within the batch (DUPLICATE) or SOLD_OUT: the caller
+-- derives those from the request order. No join between CTEs, so the cost stays linear in the batch.
 CREATE FUNCTION issue_coupon_batch(p_coupon_id bigint, p_user_ids bigint[])
-RETURNS TABLE (ord bigint, user_coupon_id bigint, issued_at timestamptz, expires_at timestamptz, outcome text)
+RETURNS TABLE (user_id bigint, user_coupon_id bigint, issued_at timestamptz, expires_at timestamptz, outcome text)
 LANGUAGE plpgsql
 AS $$
 #variable_conflict use_column
@@ -26,27 +28,19 @@ BEGIN
   SELECT c.quantity - c.issued_count, c.valid_days INTO v_cap, v_valid_days
   FROM coupons c WHERE c.id = p_coupon_id FOR UPDATE;
   IF NOT FOUND THEN
-    RETURN QUERY
-      SELECT r.ord, NULL::bigint, NULL::timestamptz, NULL::timestamptz, 'NOT_FOUND'::text
-      FROM unnest(p_user_ids) WITH ORDINALITY AS r(user_id, ord);
+    RETURN QUERY SELECT NULL::bigint, NULL::bigint, NULL::timestamptz, NULL::timestamptz, 'NOT_FOUND'::text;
     RETURN;
   END IF;
 
   RETURN QUERY
   WITH req AS (
-    SELECT r.user_id, r.ord FROM unnest(p_user_ids) WITH ORDINALITY AS r(user_id, ord)
-  ), fresh AS (
-    -- First request of each user who does not hold the coupon yet (index lookup per user).
-    SELECT DISTINCT ON (req.user_id) req.user_id, req.ord
-    FROM req
-    LEFT JOIN LATERAL (
-      SELECT 1 AS held FROM user_coupons uc
-      WHERE uc.coupon_id = p_coupon_id AND uc.user_id = req.user_id LIMIT 1
-    ) h ON true
-    WHERE h.held IS NULL
-    ORDER BY req.user_id, req.ord
+    -- First request of each user, with whether they already hold the coupon (one index probe each).
+    SELECT DISTINCT ON (r.user_id) r.user_id, r.ord,
+           EXISTS (SELECT 1 FROM user_coupons uc WHERE uc.coupon_id = p_coupon_id AND uc.user_id = r.user_id) AS held
+    FROM unnest(p_user_ids) WITH ORDINALITY AS r(user_id, ord)
+    ORDER BY r.user_id, r.ord
   ), chosen AS (
-    SELECT fresh.user_id, fresh.ord FROM fresh ORDER BY fresh.ord LIMIT GREATEST(v_cap, 0)
+    SELECT req.user_id, req.ord FROM req WHERE NOT req.held ORDER BY req.ord LIMIT GREATEST(v_cap, 0)
   ), ins AS (
     INSERT INTO user_coupons (coupon_id, user_id, expires_at)
     SELECT p_coupon_id, chosen.user_id,
@@ -64,14 +58,9 @@ BEGIN
                               'userId', ins.user_id::text, 'issuedAt', ins.issued_at, 'expiresAt', ins.expires_at)
     FROM ins ORDER BY ins.id
   )
-  SELECT req.ord, ins.id, ins.issued_at, ins.expires_at,
-         CASE WHEN ins.id IS NOT NULL THEN 'ISSUED'
-              WHEN fresh.user_id IS NULL THEN 'DUPLICATE'
-              ELSE 'SOLD_OUT' END
-  FROM req
-  LEFT JOIN fresh ON fresh.user_id = req.user_id AND fresh.ord = req.ord
-  LEFT JOIN ins ON ins.user_id = fresh.user_id
-  ORDER BY req.ord;
+  SELECT ins.user_id, ins.id, ins.issued_at, ins.expires_at, 'ISSUED'::text FROM ins
+  UNION ALL
+  SELECT req.user_id, NULL, NULL, NULL, 'DUPLICATE'::text FROM req WHERE req.held;
 END
 $$;
 

@@ -113,26 +113,36 @@ export class CouponsRepository {
     await Promise.all(
       [...byCoupon].map(async ([couponId, idx]) => {
         const { rows } = await this.pool.query<{
-          ord: string;
+          user_id: string | null;
           user_coupon_id: string | null;
           issued_at: Date | null;
           expires_at: Date | null;
-          outcome: 'ISSUED' | 'DUPLICATE' | 'SOLD_OUT' | 'NOT_FOUND';
+          outcome: 'ISSUED' | 'DUPLICATE' | 'NOT_FOUND';
         }>(
-          'SELECT ord, user_coupon_id::text AS user_coupon_id, issued_at, expires_at, outcome FROM issue_coupon_batch($1, $2::bigint[])',
+          `SELECT user_id::text AS user_id, user_coupon_id::text AS user_coupon_id, issued_at, expires_at, outcome
+           FROM issue_coupon_batch($1, $2::bigint[])`,
           [couponId, idx.map((i) => items[i].userId)],
         );
-        for (const row of rows) {
-          const i = idx[Number(row.ord) - 1];
-          results[i] =
-            row.outcome === 'ISSUED'
-              ? {
-                  outcome: 'ISSUED',
-                  userCouponId: row.user_coupon_id!,
-                  issuedAt: row.issued_at!,
-                  expiresAt: row.expires_at,
-                }
-              : { outcome: row.outcome };
+        if (rows[0]?.outcome === 'NOT_FOUND') {
+          for (const i of idx) results[i] = { outcome: 'NOT_FOUND' };
+          return;
+        }
+        const byUser = new Map(rows.map((r) => [r.user_id!, r]));
+        const seen = new Set<string>();
+        for (const i of idx) {
+          const user = items[i].userId;
+          const row = byUser.get(user);
+          if (seen.has(user))
+            results[i] = { outcome: 'DUPLICATE' }; // a repeat within this batch
+          else if (row?.outcome === 'ISSUED') {
+            results[i] = {
+              outcome: 'ISSUED',
+              userCouponId: row.user_coupon_id!,
+              issuedAt: row.issued_at!,
+              expiresAt: row.expires_at,
+            };
+          } else results[i] = row ? { outcome: 'DUPLICATE' } : { outcome: 'SOLD_OUT' };
+          seen.add(user);
         }
       }),
     );
