@@ -128,7 +128,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     commitMaxBatch: int(env, 'COMMIT_MAX_BATCH', 500, 1, 10_000),
     commitMaxWaitMs: int(env, 'COMMIT_MAX_WAIT_MS', 1, 0, 1000),
-    commitConcurrency: int(env, 'COMMIT_CONCURRENCY', 2, 1, 64),
+    commitConcurrency: int(env, 'COMMIT_CONCURRENCY', 1, 1, 64),
     pgPoolMax: int(env, 'PG_POOL_MAX', 20, 2, 500),
     reconcileAfterMs: int(env, 'RECONCILE_AFTER_MS', 30_000, 100, 3_600_000),
     reconcileIntervalMs: int(env, 'RECONCILE_INTERVAL_MS', 2_000, 50, 3_600_000),
