@@ -10,12 +10,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { freePort } from '../infra/net.js';
 import { DrillRunError } from './errors.js';
 
 export interface Target {
@@ -50,17 +50,6 @@ export async function externalTarget(
     throw new DrillRunError(`${url}/readyz did not answer 200; is the server running and ready?`);
   }
   return { baseUrl: url, adminToken, embedded: false, databaseUrl, stop: async () => {} };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** dist/cli.js, whether this module runs compiled (dist/drill) or from source (src/drill, tests). */

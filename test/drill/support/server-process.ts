@@ -4,9 +4,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../../src/infra/net.js';
 import { CLI } from './run-cli.js';
 
 export interface ServerProcess {
@@ -16,15 +16,6 @@ export interface ServerProcess {
   /** The embedded PostgreSQL, from the files the server keeps in DATA_DIR. */
   databaseUrl: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startServerProcess(): Promise<ServerProcess> {
