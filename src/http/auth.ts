@@ -1,15 +1,14 @@
 /**
  * Actors: users carry a signed JWT (HS256) naming them; admins present ADMIN_TOKEN.
  *
- * Tokens are signed with jose. On the hot path they are verified synchronously with node:crypto
- * (HMAC-SHA256 + timingSafeEqual, HS256 only, fixed issuer, exp required): jose's verification goes
- * through WebCrypto and cost ~63 µs of CPU per request against ~11 µs here (bench/, docs/benchmarks.md),
- * the largest single cost of an issue request. test/unit/auth.test.ts checks both agree.
+ * Tokens are signed and verified synchronously with node:crypto (HMAC-SHA256 + timingSafeEqual,
+ * HS256 only, fixed issuer, exp required). jose's WebCrypto path cost ~63 µs of CPU per verification
+ * against ~11 µs here (docs/benchmarks.md), the largest single cost of an issue request, and stalled the
+ * event loop when signing thousands at once. test/unit/auth.test.ts checks jose agrees both ways.
  * Verified tokens are also cached (bounded, until expiry) because a spike resends the same tokens.
  */
 import { createHash, createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { SignJWT } from 'jose';
 import { appError } from './errors.js';
 
 export interface UserPrincipal {
@@ -26,6 +25,7 @@ declare module 'fastify' {
 const ISSUER = 'stampede';
 const TOKEN_TTL_SECONDS = 30 * 24 * 3600;
 const CACHE_MAX = 200_000;
+const HEADER_B64 = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
 
 function bearer(request: FastifyRequest): string | null {
   const h = request.headers.authorization;
@@ -47,14 +47,12 @@ function decodeJson(part: string): Record<string, unknown> {
 }
 
 export class Auth {
-  private readonly key: Uint8Array;
   private readonly hmacKey: KeyObject;
   private readonly adminDigest: Buffer;
   private readonly cache = new Map<string, { user: UserPrincipal; exp: number }>();
 
   constructor(jwtSecret: string, adminToken: string) {
-    this.key = new TextEncoder().encode(jwtSecret);
-    this.hmacKey = createSecretKey(Buffer.from(this.key));
+    this.hmacKey = createSecretKey(Buffer.from(jwtSecret, 'utf8'));
     this.adminDigest = digest(adminToken);
   }
 
@@ -92,14 +90,19 @@ export class Auth {
     };
   }
 
+  /**
+   * Signs a user token (HS256, iss, iat, exp, sub, name) synchronously: bulk creation signs up to
+   * 10,000 at once, and jose's WebCrypto path took ~100 µs each and stalled the event loop for a
+   * second. test/unit/auth.test.ts checks jose verifies what this signs.
+   */
   async sign(user: UserPrincipal): Promise<string> {
-    return new SignJWT({ name: user.name })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setSubject(user.id)
-      .setIssuer(ISSUER)
-      .setIssuedAt()
-      .setExpirationTime(`${TOKEN_TTL_SECONDS}s`)
-      .sign(this.key);
+    const now = Math.floor(Date.now() / 1000);
+    const h = HEADER_B64;
+    const p = Buffer.from(
+      JSON.stringify({ name: user.name, sub: user.id, iss: ISSUER, iat: now, exp: now + TOKEN_TTL_SECONDS }),
+    ).toString('base64url');
+    const sig = createHmac('sha256', this.hmacKey).update(`${h}.${p}`).digest('base64url');
+    return `${h}.${p}.${sig}`;
   }
 
   /** The user named by the request's bearer token; 401 UNAUTHENTICATED otherwise. */

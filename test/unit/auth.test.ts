@@ -35,6 +35,10 @@ describe('HS256 verification', () => {
     const token = await auth.sign({ id: '42', name: 'ann' });
     expect(auth.verify(token).user).toEqual({ id: '42', name: 'ann' });
     expect(await joseAccepts(token)).toBe(true);
+    const { payload, protectedHeader } = await jwtVerify(token, key, { issuer: 'stampede' });
+    expect(protectedHeader).toEqual({ alg: 'HS256', typ: 'JWT' });
+    expect(payload).toMatchObject({ sub: '42', name: 'ann', iss: 'stampede' });
+    expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(30 * 24 * 3600);
   });
 
   it('agrees with jose on tampered, expired, foreign and malformed tokens', async () => {
