@@ -46,7 +46,13 @@ export async function externalTarget(
   databaseUrl?: string,
 ): Promise<Target> {
   const url = baseUrl.replace(/\/+$/, '');
-  if (!(await ready(url, 5_000))) {
+  // A target under load (or a machine shared with the drill) may be slow to answer once: try for ~15 s.
+  let ok = false;
+  for (let attempt = 0; attempt < 5 && !ok; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 500 * attempt));
+    ok = await ready(url, 3_000);
+  }
+  if (!ok) {
     throw new DrillRunError(`${url}/readyz did not answer 200; is the server running and ready?`);
   }
   return { baseUrl: url, adminToken, embedded: false, databaseUrl, stop: async () => {} };

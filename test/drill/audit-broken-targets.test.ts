@@ -49,12 +49,12 @@ describe('the coupon-drop audit against deliberately broken targets', () => {
     expect(failedChecks(run)).toEqual([]);
     expect(run.summary?.audit.verdict).toBe('PASS');
     expect(run.summary?.audit.facts.granted).toBe(50);
-    expect(run.code).toBe(expectedExit(run, 0));
+    expect(run.code, run.stderr).toBe(expectedExit(run, 0));
   });
 
   it('catches an oversell (off-by-one stock check): no_oversell fails, exit 98', async () => {
     const run = await drillAgainst('oversell', ['--users', '200', '--quantity', '50']);
-    expect(run.code).toBe(98);
+    expect(run.code, run.stderr).toBe(98);
     expect(run.summary?.audit.verdict).toBe('FAIL');
     expect(failedChecks(run)).toContain('no_oversell');
     expect(run.summary?.audit.facts.granted).toBe(51);
@@ -72,7 +72,7 @@ describe('the coupon-drop audit against deliberately broken targets', () => {
       '--retry-share',
       '0.5',
     ]);
-    expect(run.code).toBe(98);
+    expect(run.code, run.stderr).toBe(98);
     expect(failedChecks(run)).toContain('no_duplicate');
     expect(failedChecks(run)).not.toContain('no_oversell');
     expect(failedChecks(run)).not.toContain('acknowledged_in_list');
@@ -80,7 +80,7 @@ describe('the coupon-drop audit against deliberately broken targets', () => {
 
   it('catches a 201 that was never stored: acknowledged_in_list fails, exit 98', async () => {
     const run = await drillAgainst('lost-write', ['--users', '200', '--quantity', '100000']);
-    expect(run.code).toBe(98);
+    expect(run.code, run.stderr).toBe(98);
     expect(failedChecks(run)).toContain('acknowledged_in_list');
     // (no_duplicate may fail too: a user whose first 201 was lost retries and is answered 201 again.)
     expect(failedChecks(run)).not.toContain('no_oversell');

@@ -132,7 +132,7 @@ describe('the CLI and thresholds', () => {
       '--duration',
       '1s',
     ]);
-    expect(run.code).toBe(2);
+    expect(run.code, run.stderr).toBe(2);
     expect(run.stderr).toMatch(/is not an expression like p\(95\)<200/);
     expect(run.summary).toBeNull();
     expect(run.stderr).not.toMatch(/starting an embedded stampede server/);
@@ -148,7 +148,7 @@ describe('the CLI and thresholds', () => {
       '--threshold',
       'orders_paid: count>0',
     ]);
-    expect(run.code).toBe(2);
+    expect(run.code, run.stderr).toBe(2);
     expect(run.stderr).toMatch(/unknown metric "orders_paid"/);
   });
 
@@ -171,7 +171,7 @@ describe('the CLI and thresholds', () => {
       '--threshold',
       'http_req_failed: rate<0.01',
     ]);
-    expect(run.code).toBe(expectedExit(run, 99));
+    expect(run.code, run.stderr).toBe(expectedExit(run, 99));
     const s = run.summary;
     expect(s?.audit.verdict).toBe('PASS');
     expect(s?.metrics.http_req_duration.thresholds).toEqual({ 'p(99)<0.001': { ok: false } });
