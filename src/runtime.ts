@@ -38,12 +38,15 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** Reads DATA_DIR/<file>, creating it with a fresh random secret the first time. */
-function persistentSecret(dataDir: string, file: string, bytes: number): string {
+/**
+ * Reads DATA_DIR/<file>, creating it with a fresh random secret the first time. The prefix keeps a
+ * token from starting with '-' (base64url may), which command-line parsers take for an option.
+ */
+function persistentSecret(dataDir: string, file: string, bytes: number, prefix: string): string {
   const p = path.join(dataDir, file);
   if (!existsSync(p)) {
     mkdirSync(dataDir, { recursive: true });
-    writeFileSync(p, `${randomBytes(bytes).toString('base64url')}\n`, { mode: 0o600 });
+    writeFileSync(p, `${prefix}${randomBytes(bytes).toString('base64url')}\n`, { mode: 0o600 });
   }
   return readFileSync(p, 'utf8').trim();
 }
@@ -65,8 +68,8 @@ export async function createRuntime(
   if (config.mode === 'embedded') {
     mkdirSync(config.dataDir, { recursive: true });
     adminTokenFile = path.join(config.dataDir, 'admin-token');
-    adminToken ??= persistentSecret(config.dataDir, 'admin-token', 24);
-    jwtSecret ??= persistentSecret(config.dataDir, 'jwt-secret', 48);
+    adminToken ??= persistentSecret(config.dataDir, 'admin-token', 24, 'stampede_admin_');
+    jwtSecret ??= persistentSecret(config.dataDir, 'jwt-secret', 48, '');
     // A programmatic config (tests) may hand embedded mode an already-running database.
     if (!databaseUrl) {
       embedded = await startEmbeddedPostgres(config.dataDir, (m) => log.info(m));
