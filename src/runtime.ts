@@ -107,10 +107,7 @@ export async function createRuntime(
         maxBatch: config.commitMaxBatch,
         maxWaitMs: config.commitMaxWaitMs,
         concurrency: config.commitConcurrency,
-        onBatch: (size, seconds, ok) => {
-          metrics.commitBatchSize.observe({ committer: 'coupon-issue' }, size);
-          metrics.commitDuration.observe({ committer: 'coupon-issue', ok: String(ok) }, seconds);
-        },
+        onBatch: metrics.commitObserver('coupon-issue'),
       },
     );
     // Closed before the pool: pending commits flush first.

@@ -142,6 +142,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** The group committer's onBatch hook for the committer called `name`. */
+  commitObserver(name: string): (size: number, seconds: number, ok: boolean) => void {
+    return (size, seconds, ok) => {
+      this.commitBatchSize.observe({ committer: name }, size);
+      this.commitDuration.observe({ committer: name, ok: String(ok) }, seconds);
+    };
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

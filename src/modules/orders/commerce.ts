@@ -82,10 +82,7 @@ export function createCommerce({
     maxBatch: config.commitMaxBatch,
     maxWaitMs: config.commitMaxWaitMs,
     concurrency: config.orderCommitConcurrency,
-    onBatch: (size, seconds, ok) => {
-      metrics.commitBatchSize.observe({ committer: 'orders' }, size);
-      metrics.commitDuration.observe({ committer: 'orders', ok: String(ok) }, seconds);
-    },
+    onBatch: metrics.commitObserver('orders'),
   });
   const orders = new OrdersService(ordersRepo, committer, idempotency, metrics, log);
   const ranking = new RankingService(store, new RankingRepository(pool), catalog, metrics, log);
