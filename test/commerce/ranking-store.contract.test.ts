@@ -3,12 +3,10 @@
  * (cluster mode) must count identically. Real Redis, private key prefix.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createRedis, type RedisClient } from '../../src/infra/redis/client.js';
-import { createKeys } from '../../src/infra/redis/keys.js';
 import { MemoryRankingStore } from '../../src/modules/ranking/memory-store.js';
 import { RedisRankingStore } from '../../src/modules/ranking/redis-store.js';
 import { type RankingStore, utcDay, windowOf } from '../../src/modules/ranking/store.js';
-import { deletePrefix, randomPrefix } from '../support/redis.js';
+import { privateRedis } from '../support/redis.js';
 
 const adapters: {
   name: string;
@@ -24,19 +22,8 @@ const adapters: {
     name: 'redis',
     needsRedis: true,
     make: async () => {
-      const prefix = randomPrefix();
-      const redis: RedisClient = createRedis(inject('redisUrl'));
-      await new Promise<void>((resolve, reject) => {
-        redis.once('ready', () => resolve());
-        redis.once('error', reject);
-      });
-      return {
-        store: new RedisRankingStore(redis, createKeys(prefix)),
-        done: async () => {
-          redis.disconnect();
-          await deletePrefix(inject('redisUrl'), prefix);
-        },
-      };
+      const { redis, keys, done } = await privateRedis(inject('redisUrl'));
+      return { store: new RedisRankingStore(redis, keys), done };
     },
   },
 ];

@@ -3,12 +3,10 @@
  * must answer identically. Runs against a real Redis with a private key prefix.
  */
 import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createRedis, type RedisClient } from '../../src/infra/redis/client.js';
-import { createKeys } from '../../src/infra/redis/keys.js';
 import type { CouponGate } from '../../src/modules/coupons/gate.js';
 import { MemoryCouponGate } from '../../src/modules/coupons/memory-gate.js';
 import { RedisCouponGate } from '../../src/modules/coupons/redis-gate.js';
-import { deletePrefix, randomPrefix } from '../support/redis.js';
+import { privateRedis } from '../support/redis.js';
 
 const adapters: {
   name: string;
@@ -24,19 +22,8 @@ const adapters: {
     name: 'redis',
     needsRedis: true,
     make: async () => {
-      const prefix = randomPrefix();
-      const redis: RedisClient = createRedis(inject('redisUrl'));
-      await new Promise<void>((resolve, reject) => {
-        redis.once('ready', () => resolve());
-        redis.once('error', reject);
-      });
-      return {
-        gate: new RedisCouponGate(redis, createKeys(prefix)),
-        done: async () => {
-          redis.disconnect();
-          await deletePrefix(inject('redisUrl'), prefix);
-        },
-      };
+      const { redis, keys, done } = await privateRedis(inject('redisUrl'));
+      return { gate: new RedisCouponGate(redis, keys), done };
     },
   },
 ];

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { createRedis, type RedisClient } from '../../src/infra/redis/client.js';
+import { createKeys, type Keys } from '../../src/infra/redis/keys.js';
 
 /** A key prefix of our own on the shared Redis; never FLUSHALL a shared server. */
 export function randomPrefix(): string {
@@ -19,4 +21,27 @@ export async function deletePrefix(redisUrl: string, prefix: string): Promise<vo
   } finally {
     r.disconnect();
   }
+}
+
+/**
+ * A connected client (scripts loaded) with a private key prefix on the shared Redis, for adapter
+ * contract suites; `done()` disconnects and deletes every key under the prefix.
+ */
+export async function privateRedis(
+  redisUrl: string,
+): Promise<{ redis: RedisClient; keys: Keys; done: () => Promise<void> }> {
+  const prefix = randomPrefix();
+  const redis = createRedis(redisUrl);
+  await new Promise<void>((resolve, reject) => {
+    redis.once('ready', () => resolve());
+    redis.once('error', reject);
+  });
+  return {
+    redis,
+    keys: createKeys(prefix),
+    done: async () => {
+      redis.disconnect();
+      await deletePrefix(redisUrl, prefix);
+    },
+  };
 }
