@@ -57,6 +57,8 @@ export type Decision =
       detail: string;
     };
 
+export type AcceptedDecision = Extract<Decision, { ok: true }>;
+
 /** AMOUNT is capped at the subtotal; PERCENT is rounded down. Never more than the subtotal. */
 export function discountFor(subtotal: number, type: 'AMOUNT' | 'PERCENT', value: number): number {
   const d = type === 'AMOUNT' ? value : Math.floor((subtotal * value) / 100);

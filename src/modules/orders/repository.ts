@@ -1,7 +1,13 @@
 /**
  * Orders SQL. `placeBatch` is the group-commit executor: ONE transaction places a whole batch of
  * orders, each taken entirely (stock, coupon, points, order rows, ledger row, outbox event,
- * idempotency response) or not at all.
+ * idempotency response) or not at all. In that transaction:
+ *   1. claim the batch's Idempotency-Keys (`claimKeys`);
+ *   2. lock every product, user coupon and wallet the batch can touch (`lockRows`);
+ *   3. decide each order against what the previous ones left (`decideBatch`, pure, allocate.ts);
+ *   4. turn the accepted decisions into a write-set (`buildWriteSet`, pure, write-set.ts) and write
+ *      it in ONE statement whose reported row counts must match it exactly (`apply`);
+ *   5. release the keys of refused orders and store the 201 bodies of placed ones.
  *
  * Deadlock freedom: every transaction here takes its locks in one global order — idempotency keys
  * (user_id, key) → products (id) → user_coupons (id) → point_wallets (user_id) — each set in
@@ -19,6 +25,16 @@ import {
   type LockedProduct,
   type OrderDraft,
 } from './allocate.js';
+import {
+  APPLY_SQL,
+  type AppliedCounts,
+  applyParams,
+  buildWriteSet,
+  expectedCounts,
+  type OrderWriteSet,
+  type PlacedOrder,
+  placeAccepted,
+} from './write-set.js';
 
 export interface PlaceRequest {
   draft: OrderDraft;
@@ -56,50 +72,26 @@ export type PlaceResult =
 
 const byBigint = (a: string, b: string) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0);
 
-/**
- * All writes of the accepted orders in one statement (sibling data-modifying CTEs; foreign keys are
- * checked at the end of the statement). Products, coupons and wallets were locked before.
- * Wallets are set to the balance computed under lock; ledger rows are appended in decision order so
- * their balance_after values follow the ids.
- */
-const APPLY_SQL = `
-WITH stock AS (
-  UPDATE products p SET stock = p.stock - t.q
-  FROM unnest($1::bigint[], $2::int[]) AS t(id, q) WHERE p.id = t.id
-  RETURNING 1
-), coupons AS (
-  UPDATE user_coupons SET status = 'USED', used_at = $23 WHERE id = ANY($3::bigint[]) AND status = 'AVAILABLE'
-  RETURNING 1
-), wallets AS (
-  UPDATE point_wallets w SET balance = t.b, updated_at = $23
-  FROM unnest($4::bigint[], $5::bigint[]) AS t(u, b) WHERE w.user_id = t.u
-  RETURNING 1
-), ord AS (
-  INSERT INTO orders (id, user_id, status, subtotal, discount, total, user_coupon_id, balance_after, paid_at)
-  SELECT id, u, 'PAID', s, d, tot, c, b, $23
-  FROM unnest($6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
-    AS t(id, u, s, d, tot, c, b)
-  RETURNING 1
-), items AS (
-  INSERT INTO order_items (order_id, product_id, quantity, unit_price)
-  SELECT o, p, q, pr FROM unnest($13::bigint[], $14::bigint[], $15::int[], $16::bigint[]) AS t(o, p, q, pr)
-  RETURNING 1
-), ledger AS (
-  INSERT INTO point_ledger (user_id, type, amount, balance_after, ref, created_at)
-  SELECT u, 'USE', a, b, r, $23
-  FROM unnest($17::bigint[], $18::bigint[], $19::bigint[], $20::text[]) WITH ORDINALITY AS t(u, a, b, r, n)
-  ORDER BY n
-  RETURNING 1
-), events AS (
-  INSERT INTO outbox (topic, user_id, payload, created_at)
-  SELECT 'order.paid', u, p, $23 FROM unnest($21::bigint[], $22::jsonb[]) WITH ORDINALITY AS t(u, p, n)
-  ORDER BY n
-  RETURNING 1
-)
-SELECT (SELECT count(*) FROM stock)::int AS stock, (SELECT count(*) FROM coupons)::int AS coupons,
-       (SELECT count(*) FROM wallets)::int AS wallets, (SELECT count(*) FROM ord)::int AS orders,
-       (SELECT count(*) FROM items)::int AS items, (SELECT count(*) FROM ledger)::int AS ledger,
-       (SELECT count(*) FROM events)::int AS events`;
+/** The 201 body of a placed order. */
+function orderView({ orderId, draft, decision: d }: PlacedOrder, paidAt: Date): OrderView {
+  return {
+    orderId,
+    status: 'PAID',
+    items: d.lines.map((l) => ({
+      productId: l.productId,
+      name: l.name,
+      quantity: l.quantity,
+      unitPrice: l.unitPrice,
+      lineTotal: l.lineTotal,
+    })),
+    subtotal: d.subtotal,
+    discount: d.discount,
+    total: d.total,
+    balanceAfter: d.balanceAfter,
+    ...(draft.userCouponId ? { userCouponId: draft.userCouponId } : {}),
+    createdAt: paidAt.toISOString(),
+  };
+}
 
 interface OrderRow {
   id: string;
@@ -168,6 +160,10 @@ export class OrdersRepository {
     return active;
   }
 
+  /**
+   * Places the requests at `active` (their keys, if any, are claimed): lock → decide → write.
+   * Sets `results` for each of them; throws (and the caller rolls back) if the write is not exact.
+   */
   private async placeActive(
     client: PoolClient,
     reqs: PlaceRequest[],
@@ -175,13 +171,44 @@ export class OrdersRepository {
     results: (PlaceResult | undefined)[],
   ): Promise<void> {
     const drafts = active.map((i) => reqs[i].draft);
+    const locked = await this.lockRows(client, drafts);
+    // The time of the decisions (coupon expiry) and of every row written: once all locks are held.
+    const paidAt = new Date();
+    const decisions = decideBatch(drafts, { ...locked, nowMs: paidAt.getTime() });
+    const orderIds = await this.nextOrderIds(client, decisions.filter((d) => d.ok).length);
+    const placed = placeAccepted(drafts, decisions, orderIds);
+    if (placed.length > 0) await this.apply(client, buildWriteSet(placed, paidAt));
+
+    const released: KeyClaim[] = [];
+    decisions.forEach((d, k) => {
+      if (d.ok) return;
+      const { idem } = reqs[active[k]];
+      results[active[k]] = { kind: 'REJECTED', code: d.code, detail: d.detail };
+      if (idem) released.push(idem);
+    });
+    const done: { userId: string; key: string; status: number; body: unknown }[] = [];
+    for (const p of placed) {
+      const { idem } = reqs[active[p.index]];
+      const order = orderView(p, paidAt);
+      results[active[p.index]] = { kind: 'PAID', order };
+      if (idem) done.push({ userId: idem.userId, key: idem.key, status: 201, body: order });
+    }
+    await this.idem.releaseMany(client, released);
+    await this.idem.completeMany(client, done);
+  }
+
+  /**
+   * Locks every row the drafts can touch, in the global order (see the module comment): products,
+   * then user coupons, then wallets, each ascending (ORDER BY under FOR UPDATE locks in that order).
+   * Returns copies of them: the state the decisions start from (and mutate).
+   */
+  private async lockRows(client: PoolClient, drafts: OrderDraft[]): Promise<Omit<BatchState, 'nowMs'>> {
     const productIds = [...new Set(drafts.flatMap((d) => d.lines.map((l) => l.productId)))].sort(byBigint);
     const couponIds = [...new Set(drafts.flatMap((d) => (d.userCouponId ? [d.userCouponId] : [])))].sort(
       byBigint,
     );
     const userIds = [...new Set(drafts.map((d) => d.userId))].sort(byBigint);
 
-    // Locks, in the global order (see the module comment). ORDER BY under FOR UPDATE locks in that order.
     const products = await client.query<LockedProduct>(
       `SELECT id::text AS id, name, price::float8 AS price, stock FROM products
        WHERE id = ANY($1::bigint[]) ORDER BY products.id FOR UPDATE`,
@@ -202,151 +229,37 @@ export class OrdersRepository {
        WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE`,
       [userIds],
     );
-
-    const paidAt = new Date();
-    const state: BatchState = {
+    return {
       products: new Map(products.rows.map((p) => [p.id, { ...p }])),
       coupons: new Map(coupons.rows.map((c) => [c.id, { ...c }])),
       balances: new Map(wallets.rows.map((w) => [w.userId, w.balance])),
-      nowMs: paidAt.getTime(),
     };
-    const decisions = decideBatch(drafts, state);
-    const accepted = decisions.flatMap((d, k) => (d.ok ? [k] : []));
+  }
 
-    const ids =
-      accepted.length === 0
-        ? []
-        : (
-            await client.query<{ id: string }>(
-              `SELECT nextval(pg_get_serial_sequence('orders', 'id'))::text AS id FROM generate_series(1, $1)`,
-              [accepted.length],
-            )
-          ).rows.map((r) => r.id);
+  /** `n` fresh order ids, ascending (drawn from the orders sequence; no lock). */
+  private async nextOrderIds(client: PoolClient, n: number): Promise<string[]> {
+    if (n === 0) return [];
+    const { rows } = await client.query<{ id: string }>(
+      `SELECT nextval(pg_get_serial_sequence('orders', 'id'))::text AS id FROM generate_series(1, $1)`,
+      [n],
+    );
+    return rows.map((r) => r.id);
+  }
 
-    const done: { userId: string; key: string; status: number; body: unknown }[] = [];
-    const released: KeyClaim[] = [];
-    const w = {
-      stock: new Map<string, number>(),
-      coupons: [] as string[],
-      orders: {
-        id: [] as string[],
-        u: [] as string[],
-        s: [] as number[],
-        d: [] as number[],
-        t: [] as number[],
-        c: [] as (string | null)[],
-        b: [] as number[],
-      },
-      items: { o: [] as string[], p: [] as string[], q: [] as number[], pr: [] as number[] },
-      ledger: { u: [] as string[], a: [] as number[], b: [] as number[], r: [] as string[] },
-      events: { u: [] as string[], p: [] as string[] },
-    };
-    let n = 0;
-    decisions.forEach((d, k) => {
-      const i = active[k];
-      const { draft, idem } = reqs[i];
-      if (!d.ok) {
-        results[i] = { kind: 'REJECTED', code: d.code, detail: d.detail };
-        if (idem) released.push(idem);
-        return;
-      }
-      const orderId = ids[n++];
-      const order: OrderView = {
-        orderId,
-        status: 'PAID',
-        items: d.lines.map((l) => ({
-          productId: l.productId,
-          name: l.name,
-          quantity: l.quantity,
-          unitPrice: l.unitPrice,
-          lineTotal: l.lineTotal,
-        })),
-        subtotal: d.subtotal,
-        discount: d.discount,
-        total: d.total,
-        balanceAfter: d.balanceAfter,
-        ...(draft.userCouponId ? { userCouponId: draft.userCouponId } : {}),
-        createdAt: paidAt.toISOString(),
-      };
-      results[i] = { kind: 'PAID', order };
-      if (idem) done.push({ userId: idem.userId, key: idem.key, status: 201, body: order });
-      for (const l of d.lines) {
-        w.stock.set(l.productId, (w.stock.get(l.productId) ?? 0) + l.quantity);
-        w.items.o.push(orderId);
-        w.items.p.push(l.productId);
-        w.items.q.push(l.quantity);
-        w.items.pr.push(l.unitPrice);
-      }
-      if (draft.userCouponId) w.coupons.push(draft.userCouponId);
-      w.orders.id.push(orderId);
-      w.orders.u.push(draft.userId);
-      w.orders.s.push(d.subtotal);
-      w.orders.d.push(d.discount);
-      w.orders.t.push(d.total);
-      w.orders.c.push(draft.userCouponId);
-      w.orders.b.push(d.balanceAfter);
-      if (d.total > 0) {
-        w.ledger.u.push(draft.userId);
-        w.ledger.a.push(-d.total);
-        w.ledger.b.push(d.balanceAfter);
-        w.ledger.r.push(`order:${orderId}`);
-      }
-      w.events.u.push(draft.userId);
-      w.events.p.push(
-        JSON.stringify({
-          orderId,
-          userId: draft.userId,
-          paidAt: order.createdAt,
-          total: d.total,
-          items: d.lines.map((l) => ({ productId: l.productId, quantity: l.quantity })),
-        }),
+  /**
+   * Writes the write-set in one statement and checks every row count it reports: everything decided
+   * under lock must have been written exactly, and anything else throws (the batch rolls back).
+   */
+  private async apply(client: PoolClient, ws: OrderWriteSet): Promise<void> {
+    const { rows } = await client.query<AppliedCounts>(APPLY_SQL, applyParams(ws));
+    const got = rows[0];
+    const want = expectedCounts(ws);
+    const wrong = (Object.keys(want) as (keyof AppliedCounts)[]).filter((k) => got[k] !== want[k]);
+    if (wrong.length > 0) {
+      throw new Error(
+        `order batch wrote unexpected row counts: ${JSON.stringify(got)} (expected ${JSON.stringify(want)})`,
       );
-    });
-
-    if (accepted.length > 0) {
-      // Final balance per user (the last accepted order of a user carries it).
-      const finalBalance = new Map<string, number>();
-      for (const [k, u] of w.ledger.u.entries()) finalBalance.set(u, w.ledger.b[k]);
-      const wantWallets = finalBalance.size;
-      const { rows } = await client.query<Record<string, number>>(APPLY_SQL, [
-        [...w.stock.keys()],
-        [...w.stock.values()],
-        w.coupons,
-        [...finalBalance.keys()],
-        [...finalBalance.values()],
-        w.orders.id,
-        w.orders.u,
-        w.orders.s,
-        w.orders.d,
-        w.orders.t,
-        w.orders.c,
-        w.orders.b,
-        w.items.o,
-        w.items.p,
-        w.items.q,
-        w.items.pr,
-        w.ledger.u,
-        w.ledger.a,
-        w.ledger.b,
-        w.ledger.r,
-        w.events.u,
-        w.events.p,
-        paidAt,
-      ]);
-      const c = rows[0];
-      // Everything decided under lock must have been written exactly; anything else rolls back.
-      if (
-        c.stock !== w.stock.size ||
-        c.coupons !== w.coupons.length ||
-        c.wallets !== wantWallets ||
-        c.orders !== accepted.length ||
-        c.items !== w.items.o.length
-      ) {
-        throw new Error(`order batch wrote unexpected row counts: ${JSON.stringify(c)}`);
-      }
     }
-    await this.idem.releaseMany(client, released);
-    await this.idem.completeMany(client, done);
   }
 
   /** The order if it belongs to the user; null otherwise (never tells whose it is). */
