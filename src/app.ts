@@ -1,6 +1,7 @@
 /**
- * Builds the Fastify app: external plugins → error model → operations routes → module routes.
- * It only wires what the runtime built; it opens no connections itself (tests inject services).
+ * Builds the Fastify app: external plugins → error model → access control and streams → operations
+ * routes → each module's routes as an encapsulated plugin under its prefix. It only wires what the
+ * runtime built; it opens no connections itself.
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -9,26 +10,32 @@ import underPressure from '@fastify/under-pressure';
 import { Ajv } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Config } from './config.js';
+import { type Auth, installAccessControl } from './http/auth.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { appError } from './http/errors.js';
+import { operationsRoutes, type Readiness } from './http/operations.js';
 import { Problem } from './http/schemas.js';
-import { catalogRoutes } from './modules/catalog/routes.js';
-import { couponsRoutes } from './modules/coupons/routes.js';
-import { notificationsRoutes } from './modules/notifications/routes.js';
-import { ordersRoutes } from './modules/orders/routes.js';
-import { pointsRoutes } from './modules/points/routes.js';
-import { rankingRoutes } from './modules/ranking/routes.js';
-import { usersRoutes } from './modules/users/routes.js';
-import { operationsRoutes } from './operations.js';
-import type { AppServices } from './services.js';
+import { installStreams } from './http/streams.js';
+import type { Metrics } from './infra/metrics.js';
+import type { ComposedModule } from './kernel/compose.js';
+
+/** What the app needs from the runtime; nothing else of it is reachable from HTTP. */
+export interface AppParts {
+  config: Pick<Config, 'bodyLimit'>;
+  metrics: Metrics;
+  tokens: Auth;
+  modules: readonly ComposedModule[];
+  readiness(): Promise<Readiness>;
+}
 
 // ajv-formats is CommonJS with a default export.
 const addFormats = addFormatsPlugin as unknown as (ajv: Ajv) => Ajv;
 
-export async function buildApp(services: AppServices, logger?: FastifyBaseLogger): Promise<FastifyInstance> {
+export async function buildApp(parts: AppParts, logger?: FastifyBaseLogger): Promise<FastifyInstance> {
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
-    bodyLimit: services.config.bodyLimit,
+    bodyLimit: parts.config.bodyLimit,
     // Per-request logs would dominate a spike; metrics cover requests, logs cover errors.
     logController: new LogController({ disableRequestLogging: true }),
     // No per-request child logger (it cost ~4% of CPU under load); errors are logged with the route.
@@ -88,22 +95,24 @@ export async function buildApp(services: AppServices, logger?: FastifyBaseLogger
     },
   });
 
-  const { metrics } = services;
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    metrics.httpDuration.observe(
-      { method: request.method, route, status: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
+  const { metrics } = parts;
+  app.addHook('onResponse', (request, reply, done) => {
+    // A stream's duration is how long a client stayed, not how fast we answered.
+    if (!request.routeOptions.config.stream) {
+      const route = request.routeOptions.url ?? 'unmatched';
+      metrics.httpDuration.observe(
+        { method: request.method, route, status: String(reply.statusCode) },
+        reply.elapsedTime / 1000,
+      );
+    }
+    done();
   });
 
-  await app.register(operationsRoutes, { services });
-  await app.register(usersRoutes, { services });
-  await app.register(couponsRoutes, { services });
-  await app.register(pointsRoutes, { services });
-  await app.register(catalogRoutes, { services });
-  await app.register(rankingRoutes, { services });
-  await app.register(ordersRoutes, { services });
-  await app.register(notificationsRoutes, { services });
+  installAccessControl(app, parts.tokens);
+  installStreams(app, metrics);
+  await app.register(operationsRoutes(parts.readiness, metrics));
+  for (const m of parts.modules) {
+    if (m.instance.routes) await app.register(m.instance.routes, { prefix: m.prefix });
+  }
   return app;
 }

@@ -12,7 +12,7 @@ import { printBanner, startServer } from './server.js';
 const USAGE = `usage: stampede <command>
 
   serve     serve the HTTP API (embedded mode unless DATABASE_URL and REDIS_URL are set)
-  worker    run background work only (reconciler), no HTTP
+  worker    run background work only (reconcilers, outbox relay), no HTTP
   migrate   apply database migrations and exit
   drill     rehearse a drop: stampede drill <scenario> [options] (stampede drill --help)
   help      this text
@@ -59,10 +59,10 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'worker': {
       const runtime = await createRuntime({ ...config, runBackground: true });
-      runtime.services.lifecycle.state = 'ready';
-      runtime.startBackground();
+      runtime.lifecycle.state = 'ready';
+      void runtime.startBackground();
       onSignals(() => runtime.close());
-      runtime.log.info('worker running (reconciler)');
+      runtime.log.info('worker running (background work of every module)');
       return;
     }
     case 'migrate': {

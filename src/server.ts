@@ -17,17 +17,17 @@ export interface Server {
 
 export async function startServer(config: Config): Promise<Server> {
   const runtime = await createRuntime(config);
-  const app = await buildApp(runtime.services, runtime.log);
+  const app = await buildApp(runtime, runtime.log);
   await app.listen({ port: config.port, host: config.host });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  runtime.services.lifecycle.state = 'ready';
-  runtime.startBackground();
+  runtime.lifecycle.state = 'ready';
+  void runtime.startBackground();
   let stopping: Promise<void> | null = null;
   const stop = () => {
     stopping ??= (async () => {
-      runtime.services.lifecycle.state = 'draining';
+      runtime.lifecycle.state = 'draining';
       await app.close();
       await runtime.close();
     })();

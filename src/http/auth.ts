@@ -8,7 +8,7 @@
  * Verified tokens are also cached (bounded, until expiry) because a spike resends the same tokens.
  */
 import { createHash, createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { appError } from './errors.js';
 
 export interface UserPrincipal {
@@ -105,9 +105,11 @@ export class Auth {
     return `${h}.${p}.${sig}`;
   }
 
-  /** The user named by the request's bearer token; 401 UNAUTHENTICATED otherwise. */
-  async user(request: FastifyRequest): Promise<UserPrincipal> {
-    const token = bearer(request);
+  /**
+   * The user a presented token names; 401 UNAUTHENTICATED without a valid one, 403 FORBIDDEN for
+   * the admin token. Synchronous: the access hook calls it on every user route.
+   */
+  user(token: string | null): UserPrincipal {
     if (!token) throw appError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
     const nowSec = Date.now() / 1000;
     const hit = this.cache.get(token);
@@ -132,8 +134,7 @@ export class Auth {
   }
 
   /** 401 without a token, 403 with a valid user token, passes with the admin token. */
-  async admin(request: FastifyRequest): Promise<void> {
-    const token = bearer(request);
+  admin(token: string | null): void {
     if (!token) throw appError('UNAUTHENTICATED', 'send Authorization: Bearer <ADMIN_TOKEN>');
     if (this.isAdminToken(token)) return;
     try {
@@ -143,4 +144,65 @@ export class Auth {
     }
     throw appError('FORBIDDEN', 'admin endpoints need the admin token');
   }
+}
+
+/** Who may call a route: anyone, a user with a token, or the admin token. */
+export type Access = 'public' | 'user' | 'admin';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Required on every /api route; enforced by the access hook (installAccessControl). */
+    access?: Access;
+    /**
+     * Also take the token from `?access_token=` (EventSource and WebSocket clients in browsers
+     * cannot set headers). Only for GET streams: a token in a URL ends up in logs.
+     */
+    tokenInQuery?: boolean;
+  }
+}
+
+function presentedToken(request: FastifyRequest, inQuery: boolean | undefined): string | null {
+  const fromHeader = bearer(request);
+  if (fromHeader || !inQuery) return fromHeader;
+  const q = (request.query as Record<string, unknown> | undefined)?.access_token;
+  return typeof q === 'string' && q.length > 0 ? q : null;
+}
+
+/** The user the access hook authenticated; only valid on routes declared `access: 'user'`. */
+export function userOf(request: FastifyRequest): UserPrincipal {
+  if (!request.user) throw new Error(`route ${request.routeOptions.url} is not declared access: 'user'`);
+  return request.user;
+}
+
+/**
+ * Who may call a route is data on the route (`config.access`), enforced by one onRequest hook:
+ * before the body is read, so an unauthenticated client cannot make the server parse a large
+ * body; and before any handler, so it holds for SSE routes and WebSocket upgrades too (an upgrade
+ * request runs the route's hooks before it is upgraded). A route under /api without a declared
+ * access stops the start; the declaration also writes the route's OpenAPI `security`.
+ */
+export function installAccessControl(app: FastifyInstance, auth: Auth): void {
+  app.addHook('onRoute', (route) => {
+    const access = route.config?.access;
+    if (!access) {
+      if (route.url.startsWith('/api/'))
+        throw new Error(
+          `route ${route.method} ${route.url} declares no config.access (public | user | admin)`,
+        );
+      return;
+    }
+    if (access !== 'public' && route.schema) {
+      route.schema.security ??= access === 'admin' ? [{ adminToken: [] }] : [{ bearerAuth: [] }];
+    }
+  });
+  app.addHook('onRequest', (request, _reply, done) => {
+    const { access, tokenInQuery } = request.routeOptions.config;
+    try {
+      if (access === 'user') request.user = auth.user(presentedToken(request, tokenInQuery));
+      else if (access === 'admin') auth.admin(presentedToken(request, tokenInQuery));
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  });
 }

@@ -142,6 +142,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly openStreams = new Gauge({
+    name: 'stampede_open_streams',
+    help: 'Long-lived responses (event streams) open right now',
+    registers: [this.registry],
+  });
+
   /** The group committer's onBatch hook for the committer called `name`. */
   commitObserver(name: string): (size: number, seconds: number, ok: boolean) => void {
     return (size, seconds, ok) => {

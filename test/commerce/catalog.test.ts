@@ -88,7 +88,7 @@ for (const mode of ['embedded', 'cluster'] as Mode[]) {
       'keeps serving reads from PostgreSQL while the cache (Redis) is unreachable',
       async () => {
         const [id] = await createProducts(env, [{ price: 9, stock: 9 }]);
-        const redis = env.server.runtime.services.redis!;
+        const redis = env.server.runtime.infra.redis()!;
         redis.disconnect();
         try {
           for (let i = 0; i < 10; i++) {
@@ -98,7 +98,7 @@ for (const mode of ['embedded', 'cluster'] as Mode[]) {
           }
           const pop = await get(env, '/api/v1/products/popular');
           expect(pop.status).toBe(200);
-          const metrics = await env.server.runtime.services.metrics.registry.getSingleMetricAsString(
+          const metrics = await env.server.runtime.infra.metrics.registry.getSingleMetricAsString(
             'stampede_cache_requests_total',
           );
           expect(metrics).toMatch(/result="error"/);

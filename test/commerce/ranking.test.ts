@@ -120,18 +120,18 @@ for (const mode of ['embedded', 'cluster'] as Mode[]) {
         const { MemoryRankingStore } = await import('../../src/modules/ranking/memory-store.js');
         const { RankingService } = await import('../../src/modules/ranking/service.js');
         const { RankingRepository } = await import('../../src/modules/ranking/repository.js');
-        const { services, log } = env.server.runtime;
+        const { services, infra, log } = env.server.runtime;
         const fresh = new RankingService(
           new MemoryRankingStore(),
-          new RankingRepository(services.pool),
+          new RankingRepository(infra.postgres()),
           services.catalog,
-          services.metrics,
+          infra.metrics,
           log,
         );
         expect(await fresh.ensureBuilt()).toBe(true);
         expect(Object.fromEntries(await fresh.totals(30))).toEqual(before);
       } else {
-        const redis = env.server.runtime.services.redis!;
+        const redis = env.server.runtime.infra.redis()!;
         const keys = await redis.keys(`${env.db.redisPrefix}{ranking}*`);
         await redis.del(...keys);
         expect(await ranking.ensureBuilt()).toBe(true);

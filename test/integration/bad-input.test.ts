@@ -367,14 +367,14 @@ describe('bad input never hurts', () => {
   });
 
   it('leaves nothing half-written after rejected creates', async () => {
-    const before = await server.runtime.services.pool.query('SELECT count(*)::int AS n FROM coupons');
+    const before = await server.runtime.infra.postgres().query('SELECT count(*)::int AS n FROM coupons');
     await server.app.inject({
       method: 'POST',
       url: '/api/v1/admin/coupons',
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
       payload: JSON.stringify(coupon({ quantity: -5 })),
     });
-    const after = await server.runtime.services.pool.query('SELECT count(*)::int AS n FROM coupons');
+    const after = await server.runtime.infra.postgres().query('SELECT count(*)::int AS n FROM coupons');
     expect(after.rows[0].n).toBe(before.rows[0].n);
   });
 

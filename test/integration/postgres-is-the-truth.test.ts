@@ -6,22 +6,24 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeyedGroupCommitter } from '../../src/infra/group-committer.js';
+import {
+  type AdmissionGate,
+  createAdmissions,
+  MemoryAdmissionGate,
+} from '../../src/infra/admission/index.js';
+import { createCommits } from '../../src/infra/commits.js';
+import { processLocks } from '../../src/infra/locks.js';
 import { Metrics } from '../../src/infra/metrics.js';
 import { migrate } from '../../src/infra/postgres/migrate.js';
 import { createPool, type Pool } from '../../src/infra/postgres/pool.js';
-import type { CouponGate } from '../../src/modules/coupons/gate.js';
-import { MemoryCouponGate } from '../../src/modules/coupons/memory-gate.js';
-import {
-  CouponsRepository,
-  type IssueRequest,
-  type IssueResult,
-} from '../../src/modules/coupons/repository.js';
-import { CouponsService } from '../../src/modules/coupons/service.js';
+import { createKeys } from '../../src/infra/redis/keys.js';
+import { noopTracer } from '../../src/infra/tracing.js';
+import { CouponsRepository } from '../../src/modules/coupons/repository.js';
+import { CouponsService, couponUnits } from '../../src/modules/coupons/service.js';
 import { UsersRepository } from '../../src/modules/users/repository.js';
 import { createDatabaseFor, type TestDatabase } from '../support/harness.js';
 
-class LyingGate extends MemoryCouponGate implements CouponGate {
+class LyingGate extends MemoryAdmissionGate implements AdmissionGate {
   override async reserve(): Promise<'RESERVED'> {
     return 'RESERVED';
   }
@@ -48,13 +50,20 @@ describe('PostgreSQL is exact on its own', () => {
 
   it('issues exactly the quantity through a gate that lets everyone through, with duplicates in the same batch', async () => {
     const repo = new CouponsRepository(pool);
-    const committer = new KeyedGroupCommitter<IssueRequest, IssueResult>((items) => repo.issueBatch(items), {
-      name: 't',
-      maxBatch: 200,
-      maxWaitMs: 1,
-      concurrency: 4,
+    const metrics = new Metrics();
+    const commits = createCommits({ commitMaxBatch: 200, commitMaxWaitMs: 1, commitConcurrency: 4 }, metrics);
+    const admissions = createAdmissions({
+      config: { reconcileAfterMs: 30_000, reconcileIntervalMs: 2_000 },
+      metrics,
+      log,
+      redis: null,
+      keys: createKeys('t:'),
+      locks: processLocks,
+      tracer: noopTracer,
+      commits,
     });
-    const service = new CouponsService(repo, new LyingGate(), committer, new Metrics(), log);
+    const admission = admissions.protocol(couponUnits(repo), { gate: new LyingGate() });
+    const service = new CouponsService(repo, admission, metrics);
     const coupon = await service.create({
       name: 'lie',
       discountType: 'AMOUNT',
@@ -76,7 +85,7 @@ describe('PostgreSQL is exact on its own', () => {
       'SELECT count(*)::int AS n, count(DISTINCT user_id)::int AS d FROM user_coupons',
     );
     expect(rows.rows[0]).toEqual({ n: 700, d: 700 });
-    await committer.close();
+    await admission.close();
   });
 
   it('rejects an oversell even if the application asked for it (CHECK issued_count <= quantity)', async () => {

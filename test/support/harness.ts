@@ -84,10 +84,10 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const config = testConfig(db, overrides);
   const runtime = await createRuntime(config);
-  const app = await buildApp(runtime.services);
+  const app = await buildApp(runtime);
   await app.listen({ port: 0, host: '127.0.0.1' });
-  runtime.services.lifecycle.state = 'ready';
-  runtime.startBackground();
+  runtime.lifecycle.state = 'ready';
+  void runtime.startBackground();
   const addr = app.server.address() as { port: number };
   return {
     url: `http://127.0.0.1:${addr.port}`,
@@ -97,7 +97,7 @@ export async function startTestServer(
     databaseUrl: db.url,
     redisPrefix: db.redisPrefix,
     async close() {
-      runtime.services.lifecycle.state = 'draining';
+      runtime.lifecycle.state = 'draining';
       await app.close();
       await runtime.close();
     },

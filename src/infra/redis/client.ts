@@ -7,11 +7,12 @@ const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lua');
 
 /** Script name -> `redis.<name>(...keys, ...args)` after `loadScripts`. */
 export interface ScriptCommands {
-  reserveCoupon(k1: string, k2: string, k3: string, user: string, nowMs: number): Promise<number>;
-  settleCoupon(k1: string, k2: string, k3: string, user: string, outcome: string): Promise<number>;
-  stageCouponUsers(k1: string, ...users: string[]): Promise<number>;
-  loadCoupon(k1: string, k2: string, k3: string, k4: string, remaining: number): Promise<number>;
-  resyncCoupon(k1: string, k2: string, k3: string, ...args: (string | number)[]): Promise<number[]>;
+  reserveUnit(k1: string, k2: string, k3: string, claimant: string, nowMs: number): Promise<number>;
+  settleUnit(k1: string, k2: string, k3: string, claimant: string, outcome: string): Promise<number>;
+  stageHolders(k1: string, ...claimants: string[]): Promise<number>;
+  loadUnits(k1: string, k2: string, k3: string, k4: string, remaining: number): Promise<number>;
+  resyncUnits(k1: string, k2: string, k3: string, ...args: (string | number)[]): Promise<number[]>;
+  releaseLock(k1: string, token: string): Promise<number>;
   rankOrder(
     k1: string,
     k2: string,
@@ -21,7 +22,11 @@ export interface ScriptCommands {
   ): Promise<number>;
 }
 
+/** The command client modules use (scripts loaded). */
 export type RedisClient = Redis & ScriptCommands;
+
+/** A connection of its own for SUBSCRIBE (a subscribed connection can run no other command). */
+export type RedisSubscriber = Redis;
 
 /**
  * Registers every `lua/<name>-<numberOfKeys>.lua` file as a command (EVALSHA with EVAL fallback,
@@ -55,4 +60,19 @@ export function createRedis(url: string): RedisClient {
   // Connection errors are reported through the breaker and /readyz; don't crash on them.
   redis.on('error', () => {});
   return loadScripts(redis);
+}
+
+/**
+ * A subscriber connection: it queues SUBSCRIBE while disconnected and re-subscribes on reconnect
+ * (ioredis does both), so fan-out resumes by itself after an outage.
+ */
+export function createRedisSubscriber(url: string): RedisSubscriber {
+  const redis = new Redis(url, {
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    connectTimeout: 2_000,
+    retryStrategy: (times) => Math.min(times * 100, 1_000),
+  });
+  redis.on('error', () => {});
+  return redis;
 }

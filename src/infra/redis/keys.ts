@@ -1,18 +1,29 @@
 /**
- * The one place Redis key names are built. Every key of one coupon carries the hash tag
- * `{coupon:<id>}` so all keys a script touches live in one Redis Cluster slot.
+ * The one place Redis key names are built. All keys of one unit key (one coupon, one product...)
+ * carry the hash tag `{<unit>:<id>}`, so every key a script touches lives in one Redis Cluster slot.
  */
-export interface Keys {
+
+/** The keys of one kind of unit's admission gate; see src/infra/admission/redis-gate.ts. */
+export interface UnitKeys {
   /** Units the gate may still hand out (string integer). Absent = gate not loaded. */
-  couponRemaining(couponId: string): string;
-  /** Users who hold or are being given the coupon (set). */
-  couponUsers(couponId: string): string;
-  /** Pending reservations: user id → reservation time in ms (sorted set). */
-  couponPending(couponId: string): string;
+  remaining(id: string): string;
+  /** Claimants who hold or are being given a unit (set). */
+  holders(id: string): string;
+  /** Pending reservations: claimant → reservation time in ms (sorted set). */
+  pending(id: string): string;
   /** Staging set used while the gate is rebuilt from PostgreSQL. */
-  couponUsersStaging(couponId: string): string;
-  /** Lock held by the process running the reconciler pass. */
-  reconcilerLock(): string;
+  staging(id: string): string;
+}
+
+export interface Keys {
+  /** The admission-gate keys of one kind of unit ('coupon', ...). */
+  units(unit: string): UnitKeys;
+  /** The coupon gate's keys, shorthand of units('coupon') for fault drills and tools. */
+  couponRemaining(couponId: string): string;
+  couponUsers(couponId: string): string;
+  couponPending(couponId: string): string;
+  /** A lock held by the one process running `name` (the reconciler of a unit, ...). */
+  lock(name: string): string;
   /** Cached product detail (JSON string, PX ≤ 1 s). */
   productCache(productId: string): string;
   /** Cached page of the product list (JSON string, PX ≤ 1 s). */
@@ -26,13 +37,23 @@ export interface Keys {
 }
 
 export function createKeys(prefix: string): Keys {
-  const c = (id: string) => `${prefix}{coupon:${id}}`;
+  const units = (unit: string): UnitKeys => {
+    const tag = (id: string) => `${prefix}{${unit}:${id}}`;
+    // Holders are called `users` in key names: the name coupon gates have always had.
+    return {
+      remaining: (id) => `${tag(id)}:remaining`,
+      holders: (id) => `${tag(id)}:users`,
+      pending: (id) => `${tag(id)}:pending`,
+      staging: (id) => `${tag(id)}:users:staging`,
+    };
+  };
+  const coupon = units('coupon');
   return {
-    couponRemaining: (id) => `${c(id)}:remaining`,
-    couponUsers: (id) => `${c(id)}:users`,
-    couponPending: (id) => `${c(id)}:pending`,
-    couponUsersStaging: (id) => `${c(id)}:users:staging`,
-    reconcilerLock: () => `${prefix}reconciler:lock`,
+    units,
+    couponRemaining: coupon.remaining,
+    couponUsers: coupon.holders,
+    couponPending: coupon.pending,
+    lock: (name) => `${prefix}lock:${name}`,
     productCache: (id) => `${prefix}cache:product:${id}`,
     productPageCache: (cursor, limit) => `${prefix}cache:products:${cursor}:${limit}`,
     rankingDay: (day) => `${prefix}{ranking}:day:${day}`,

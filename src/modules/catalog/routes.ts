@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { appError } from '../../http/errors.js';
-import { adminSecurity, IdParam, isId, ProblemResponses } from '../../http/schemas.js';
-import type { AppServices } from '../../services.js';
+import { IdParam, isId, ProblemResponses } from '../../http/schemas.js';
 import { decodeCursor, pageOf } from './cursor.js';
 import type { ProductRow } from './repository.js';
+import type { CatalogService } from './service.js';
 
 export const ProductInput = Type.Object(
   {
@@ -42,88 +42,86 @@ const view = (p: ProductRow) => ({
   description: p.description,
 });
 
-export const catalogRoutes: FastifyPluginAsyncTypebox<{ services: AppServices }> = async (
-  app,
-  { services },
-) => {
-  const { auth, catalog } = services;
-
-  app.post(
-    '/api/v1/admin/products',
-    {
-      schema: {
-        tags: ['admin', 'catalog'],
-        summary: 'Create a product',
-        security: adminSecurity,
-        body: ProductInput,
-        response: { 201: Product, ...ProblemResponses },
-      },
-      preHandler: (request) => auth.admin(request),
-    },
-    async (request, reply) => reply.code(201).send(view(await catalog.create(request.body))),
-  );
-
-  app.post(
-    '/api/v1/admin/products/bulk',
-    {
-      bodyLimit: Math.max(BULK_BODY_LIMIT, services.config.bodyLimit),
-      schema: {
-        tags: ['admin', 'catalog'],
-        summary: 'Create 1..10,000 products in one statement; ids in input order',
-        security: adminSecurity,
-        body: Type.Object(
-          { products: Type.Array(ProductInput, { minItems: 1, maxItems: 10_000 }) },
-          { additionalProperties: false },
-        ),
-        response: { 201: Type.Object({ ids: Type.Array(Type.String()) }), ...ProblemResponses },
-      },
-      preHandler: (request) => auth.admin(request),
-    },
-    async (request, reply) => reply.code(201).send({ ids: await catalog.createMany(request.body.products) }),
-  );
-
-  app.get(
-    '/api/v1/products',
-    {
-      schema: {
-        tags: ['catalog'],
-        summary: 'Products in id order, a page at a time (stock lags by at most 1 s)',
-        querystring: Type.Object({
-          cursor: Type.Optional(Type.String({ maxLength: 64 })),
-          limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-        }),
-        response: {
-          200: Type.Object({ items: Type.Array(ProductSummary), nextCursor: Type.Optional(Type.String()) }),
-          ...ProblemResponses,
+export const catalogRoutes =
+  (catalog: CatalogService, bodyLimit: number): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.post(
+      '/admin/products',
+      {
+        config: { access: 'admin' },
+        schema: {
+          tags: ['admin', 'catalog'],
+          summary: 'Create a product',
+          body: ProductInput,
+          response: { 201: Product, ...ProblemResponses },
         },
       },
-    },
-    async (request) => {
-      const { cursor, limit } = request.query;
-      const rows = await catalog.page(decodeCursor(cursor), limit);
-      const page = pageOf(rows, limit);
-      return {
-        items: page.items.map((p) => ({ id: p.id, name: p.name, price: p.price, stock: p.stock })),
-        ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
-      };
-    },
-  );
+      async (request, reply) => reply.code(201).send(view(await catalog.create(request.body))),
+    );
 
-  app.get(
-    '/api/v1/products/:productId',
-    {
-      schema: {
-        tags: ['catalog'],
-        summary: 'One product (stock lags by at most 1 s)',
-        params: Type.Object({ productId: IdParam }),
-        response: { 200: Product, ...ProblemResponses },
+    app.post(
+      '/admin/products/bulk',
+      {
+        config: { access: 'admin' },
+        bodyLimit: Math.max(BULK_BODY_LIMIT, bodyLimit),
+        schema: {
+          tags: ['admin', 'catalog'],
+          summary: 'Create 1..10,000 products in one statement; ids in input order',
+          body: Type.Object(
+            { products: Type.Array(ProductInput, { minItems: 1, maxItems: 10_000 }) },
+            { additionalProperties: false },
+          ),
+          response: { 201: Type.Object({ ids: Type.Array(Type.String()) }), ...ProblemResponses },
+        },
       },
-    },
-    async (request) => {
-      const { productId } = request.params;
-      const row = isId(productId) ? await catalog.get(productId) : null;
-      if (!row) throw appError('NOT_FOUND', `no product ${productId}`);
-      return view(row);
-    },
-  );
-};
+      async (request, reply) =>
+        reply.code(201).send({ ids: await catalog.createMany(request.body.products) }),
+    );
+
+    app.get(
+      '/products',
+      {
+        config: { access: 'public' },
+        schema: {
+          tags: ['catalog'],
+          summary: 'Products in id order, a page at a time (stock lags by at most 1 s)',
+          querystring: Type.Object({
+            cursor: Type.Optional(Type.String({ maxLength: 64 })),
+            limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+          }),
+          response: {
+            200: Type.Object({ items: Type.Array(ProductSummary), nextCursor: Type.Optional(Type.String()) }),
+            ...ProblemResponses,
+          },
+        },
+      },
+      async (request) => {
+        const { cursor, limit } = request.query;
+        const rows = await catalog.page(decodeCursor(cursor), limit);
+        const page = pageOf(rows, limit);
+        return {
+          items: page.items.map((p) => ({ id: p.id, name: p.name, price: p.price, stock: p.stock })),
+          ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+        };
+      },
+    );
+
+    app.get(
+      '/products/:productId',
+      {
+        config: { access: 'public' },
+        schema: {
+          tags: ['catalog'],
+          summary: 'One product (stock lags by at most 1 s)',
+          params: Type.Object({ productId: IdParam }),
+          response: { 200: Product, ...ProblemResponses },
+        },
+      },
+      async (request) => {
+        const { productId } = request.params;
+        const row = isId(productId) ? await catalog.get(productId) : null;
+        if (!row) throw appError('NOT_FOUND', `no product ${productId}`);
+        return view(row);
+      },
+    );
+  };

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { userOf } from '../../http/auth.js';
 import { appError } from '../../http/errors.js';
-import { adminSecurity, IdParam, isId, ProblemResponses, userSecurity } from '../../http/schemas.js';
-import type { AppServices } from '../../services.js';
+import { IdParam, isId, ProblemResponses } from '../../http/schemas.js';
 import type { CouponRow } from './repository.js';
+import type { CouponsService } from './service.js';
 
 const Discount = Type.Object(
   {
@@ -47,155 +48,155 @@ function parseTime(field: string, v: string | undefined): Date | null {
   return d;
 }
 
-export const couponsRoutes: FastifyPluginAsyncTypebox<{ services: AppServices }> = async (
-  app,
-  { services },
-) => {
-  const { auth, coupons } = services;
+export const couponsRoutes =
+  (coupons: CouponsService): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.post(
+      '/admin/coupons',
+      {
+        config: { access: 'admin' },
+        schema: {
+          tags: ['admin', 'coupons'],
+          summary: 'Create an FCFS coupon drop',
+          body: Type.Object(
+            {
+              name: Type.String({ minLength: 1, maxLength: 200 }),
+              discount: Discount,
+              quantity: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
+              startsAt: Type.Optional(Type.String({ format: 'date-time' })),
+              endsAt: Type.Optional(Type.String({ format: 'date-time' })),
+              validDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 201: Coupon, ...ProblemResponses },
+        },
+      },
+      async (request, reply) => {
+        const b = request.body;
+        if (b.discount.type === 'PERCENT' && b.discount.value > 100) {
+          throw appError(
+            'VALIDATION_FAILED',
+            'body.discount.value must be at most 100 for a PERCENT discount',
+          );
+        }
+        const startsAt = parseTime('startsAt', b.startsAt);
+        const endsAt = parseTime('endsAt', b.endsAt);
+        if (endsAt && endsAt.getTime() <= (startsAt ?? new Date()).getTime()) {
+          throw appError('VALIDATION_FAILED', 'body.endsAt must be after startsAt (or after now)');
+        }
+        const row = await coupons.create({
+          name: b.name,
+          discountType: b.discount.type,
+          discountValue: b.discount.value,
+          quantity: b.quantity,
+          startsAt,
+          endsAt,
+          validDays: b.validDays ?? null,
+        });
+        return reply.code(201).send(view(row));
+      },
+    );
 
-  app.post(
-    '/api/v1/admin/coupons',
-    {
-      schema: {
-        tags: ['admin', 'coupons'],
-        summary: 'Create an FCFS coupon drop',
-        security: adminSecurity,
-        body: Type.Object(
-          {
-            name: Type.String({ minLength: 1, maxLength: 200 }),
-            discount: Discount,
-            quantity: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
-            startsAt: Type.Optional(Type.String({ format: 'date-time' })),
-            endsAt: Type.Optional(Type.String({ format: 'date-time' })),
-            validDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+    app.get(
+      '/coupons/:couponId',
+      {
+        config: { access: 'public' },
+        schema: {
+          tags: ['coupons'],
+          summary: 'A coupon drop and how many are left (lags by at most 250 ms)',
+          params: Params,
+          response: { 200: CouponWithRemaining, ...ProblemResponses },
+        },
+      },
+      async (request) => {
+        const { couponId } = request.params;
+        if (!isId(couponId)) throw appError('NOT_FOUND', `no coupon ${couponId}`);
+        const c = await coupons.get(couponId);
+        return { ...view(c), remaining: c.remaining };
+      },
+    );
+
+    app.post(
+      '/coupons/:couponId/issue',
+      {
+        config: { access: 'user' },
+        schema: {
+          tags: ['coupons'],
+          summary: 'Claim one unit of an FCFS coupon; 201 only once it is committed',
+          params: Params,
+          response: {
+            201: Type.Object({
+              userCouponId: Type.String(),
+              couponId: Type.String(),
+              status: Type.Literal('ISSUED'),
+              expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
+            }),
+            ...ProblemResponses,
           },
-          { additionalProperties: false },
-        ),
-        response: { 201: Coupon, ...ProblemResponses },
-      },
-      preHandler: (request) => auth.admin(request),
-    },
-    async (request, reply) => {
-      const b = request.body;
-      if (b.discount.type === 'PERCENT' && b.discount.value > 100) {
-        throw appError('VALIDATION_FAILED', 'body.discount.value must be at most 100 for a PERCENT discount');
-      }
-      const startsAt = parseTime('startsAt', b.startsAt);
-      const endsAt = parseTime('endsAt', b.endsAt);
-      if (endsAt && endsAt.getTime() <= (startsAt ?? new Date()).getTime()) {
-        throw appError('VALIDATION_FAILED', 'body.endsAt must be after startsAt (or after now)');
-      }
-      const row = await coupons.create({
-        name: b.name,
-        discountType: b.discount.type,
-        discountValue: b.discount.value,
-        quantity: b.quantity,
-        startsAt,
-        endsAt,
-        validDays: b.validDays ?? null,
-      });
-      return reply.code(201).send(view(row));
-    },
-  );
-
-  app.get(
-    '/api/v1/coupons/:couponId',
-    {
-      schema: {
-        tags: ['coupons'],
-        summary: 'A coupon drop and how many are left (lags by at most 250 ms)',
-        params: Params,
-        response: { 200: CouponWithRemaining, ...ProblemResponses },
-      },
-    },
-    async (request) => {
-      const { couponId } = request.params;
-      if (!isId(couponId)) throw appError('NOT_FOUND', `no coupon ${couponId}`);
-      const c = await coupons.get(couponId);
-      return { ...view(c), remaining: c.remaining };
-    },
-  );
-
-  app.post(
-    '/api/v1/coupons/:couponId/issue',
-    {
-      schema: {
-        tags: ['coupons'],
-        summary: 'Claim one unit of an FCFS coupon; 201 only once it is committed',
-        security: userSecurity,
-        params: Params,
-        response: {
-          201: Type.Object({
-            userCouponId: Type.String(),
-            couponId: Type.String(),
-            status: Type.Literal('ISSUED'),
-            expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
-          }),
-          ...ProblemResponses,
         },
       },
-    },
-    async (request, reply) => {
-      const user = await auth.user(request);
-      const { couponId } = request.params;
-      if (!isId(couponId)) throw appError('NOT_FOUND', `no coupon ${couponId}`);
-      const issued = await coupons.issue(couponId, user.id);
-      return reply.code(201).send({
-        userCouponId: issued.userCouponId,
-        couponId: issued.couponId,
-        status: issued.status,
-        ...(issued.expiresAt ? { expiresAt: issued.expiresAt.toISOString() } : {}),
-      });
-    },
-  );
+      async (request, reply) => {
+        const user = userOf(request);
+        const { couponId } = request.params;
+        if (!isId(couponId)) throw appError('NOT_FOUND', `no coupon ${couponId}`);
+        const issued = await coupons.issue(couponId, user.id);
+        return reply.code(201).send({
+          userCouponId: issued.userCouponId,
+          couponId: issued.couponId,
+          status: issued.status,
+          ...(issued.expiresAt ? { expiresAt: issued.expiresAt.toISOString() } : {}),
+        });
+      },
+    );
 
-  app.get(
-    '/api/v1/me/coupons',
-    {
-      schema: {
-        tags: ['coupons'],
-        summary: 'Coupons the user holds',
-        security: userSecurity,
-        response: {
-          200: Type.Object({
-            items: Type.Array(
-              Type.Object({
-                userCouponId: Type.String(),
-                couponId: Type.String(),
-                name: Type.String(),
-                discount: Discount,
-                status: Type.Union([
-                  Type.Literal('AVAILABLE'),
-                  Type.Literal('USED'),
-                  Type.Literal('EXPIRED'),
-                ]),
-                issuedAt: Type.String({ format: 'date-time' }),
-                expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
-              }),
-            ),
-          }),
-          ...ProblemResponses,
+    app.get(
+      '/me/coupons',
+      {
+        config: { access: 'user' },
+        schema: {
+          tags: ['coupons'],
+          summary: 'Coupons the user holds',
+          response: {
+            200: Type.Object({
+              items: Type.Array(
+                Type.Object({
+                  userCouponId: Type.String(),
+                  couponId: Type.String(),
+                  name: Type.String(),
+                  discount: Discount,
+                  status: Type.Union([
+                    Type.Literal('AVAILABLE'),
+                    Type.Literal('USED'),
+                    Type.Literal('EXPIRED'),
+                  ]),
+                  issuedAt: Type.String({ format: 'date-time' }),
+                  expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
+                }),
+              ),
+            }),
+            ...ProblemResponses,
+          },
         },
       },
-    },
-    async (request) => {
-      const user = await auth.user(request);
-      const now = Date.now();
-      const rows = await coupons.listForUser(user.id);
-      return {
-        items: rows.map((r) => ({
-          userCouponId: r.userCouponId,
-          couponId: r.couponId,
-          name: r.name,
-          discount: { type: r.discountType, value: r.discountValue },
-          status:
-            r.status === 'AVAILABLE' && r.expiresAt && r.expiresAt.getTime() <= now
-              ? ('EXPIRED' as const)
-              : r.status,
-          issuedAt: r.issuedAt.toISOString(),
-          ...(r.expiresAt ? { expiresAt: r.expiresAt.toISOString() } : {}),
-        })),
-      };
-    },
-  );
-};
+      async (request) => {
+        const user = userOf(request);
+        const now = Date.now();
+        const rows = await coupons.listForUser(user.id);
+        return {
+          items: rows.map((r) => ({
+            userCouponId: r.userCouponId,
+            couponId: r.couponId,
+            name: r.name,
+            discount: { type: r.discountType, value: r.discountValue },
+            status:
+              r.status === 'AVAILABLE' && r.expiresAt && r.expiresAt.getTime() <= now
+                ? ('EXPIRED' as const)
+                : r.status,
+            issuedAt: r.issuedAt.toISOString(),
+            ...(r.expiresAt ? { expiresAt: r.expiresAt.toISOString() } : {}),
+          })),
+        };
+      },
+    );
+  };

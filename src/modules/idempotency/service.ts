@@ -71,7 +71,8 @@ export class IdempotencyService {
   private readonly running = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly repo: IdempotencyRepository,
+    /** The key store, for effects that claim keys inside their own transaction (orders, charges). */
+    readonly repo: IdempotencyRepository,
     private readonly metrics: Metrics,
     private readonly waitMs = 10_000,
   ) {}

@@ -1,57 +1,55 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { ProblemResponses, userSecurity } from '../../http/schemas.js';
-import type { AppServices } from '../../services.js';
+import { userOf } from '../../http/auth.js';
+import { ProblemResponses } from '../../http/schemas.js';
 import { decodeCursor, pageOf } from '../catalog/cursor.js';
+import type { NotificationsRepository } from './repository.js';
 
-export const notificationsRoutes: FastifyPluginAsyncTypebox<{ services: AppServices }> = async (
-  app,
-  { services },
-) => {
-  const { auth, notifications } = services;
-
-  app.get(
-    '/api/v1/me/notifications',
-    {
-      schema: {
-        tags: ['notifications'],
-        summary: 'Notifications of the user (one per paid order or issued coupon), newest first',
-        security: userSecurity,
-        querystring: Type.Object({
-          cursor: Type.Optional(Type.String({ maxLength: 64 })),
-          limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-        }),
-        response: {
-          200: Type.Object({
-            items: Type.Array(
-              Type.Object({
-                id: Type.String(),
-                eventId: Type.String(),
-                kind: Type.String(),
-                message: Type.String(),
-                at: Type.String({ format: 'date-time' }),
-              }),
-            ),
-            nextCursor: Type.Optional(Type.String()),
+export const notificationsRoutes =
+  (notifications: NotificationsRepository): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.get(
+      '/me/notifications',
+      {
+        config: { access: 'user' },
+        schema: {
+          tags: ['notifications'],
+          summary: 'Notifications of the user (one per paid order or issued coupon), newest first',
+          querystring: Type.Object({
+            cursor: Type.Optional(Type.String({ maxLength: 64 })),
+            limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
           }),
-          ...ProblemResponses,
+          response: {
+            200: Type.Object({
+              items: Type.Array(
+                Type.Object({
+                  id: Type.String(),
+                  eventId: Type.String(),
+                  kind: Type.String(),
+                  message: Type.String(),
+                  at: Type.String({ format: 'date-time' }),
+                }),
+              ),
+              nextCursor: Type.Optional(Type.String()),
+            }),
+            ...ProblemResponses,
+          },
         },
       },
-    },
-    async (request) => {
-      const user = await auth.user(request);
-      const { cursor, limit } = request.query;
-      const page = pageOf(await notifications.listForUser(user.id, decodeCursor(cursor), limit), limit);
-      return {
-        items: page.items.map((n) => ({
-          id: n.id,
-          eventId: n.eventId,
-          kind: n.kind,
-          message: n.message,
-          at: n.createdAt.toISOString(),
-        })),
-        ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
-      };
-    },
-  );
-};
+      async (request) => {
+        const user = userOf(request);
+        const { cursor, limit } = request.query;
+        const page = pageOf(await notifications.listForUser(user.id, decodeCursor(cursor), limit), limit);
+        return {
+          items: page.items.map((n) => ({
+            id: n.id,
+            eventId: n.eventId,
+            kind: n.kind,
+            message: n.message,
+            at: n.createdAt.toISOString(),
+          })),
+          ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+        };
+      },
+    );
+  };

@@ -1,12 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { userOf } from '../../http/auth.js';
 import { appError } from '../../http/errors.js';
-import { IdParam, isId, ProblemResponses, userSecurity } from '../../http/schemas.js';
-import type { AppServices } from '../../services.js';
+import { IdParam, isId, ProblemResponses } from '../../http/schemas.js';
 import { decodeCursor, pageOf } from '../catalog/cursor.js';
 import { requestHash } from '../idempotency/service.js';
 import { IdempotencyHeaders } from '../points/routes.js';
 import type { OrderView } from './repository.js';
+import type { OrdersService } from './service.js';
 import { ORDERS_ROUTE } from './service.js';
 
 const Order = Type.Object({
@@ -46,82 +47,79 @@ const NewOrderBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const ordersRoutes: FastifyPluginAsyncTypebox<{ services: AppServices }> = async (
-  app,
-  { services },
-) => {
-  const { auth, orders } = services;
-
-  app.post(
-    ORDERS_ROUTE,
-    {
-      schema: {
-        tags: ['orders'],
-        summary: 'Buy with points: stock, the coupon and the points are taken together or not at all',
-        description:
-          '409 OUT_OF_STOCK (detail names the product) · 402 INSUFFICIENT_POINTS · 409 COUPON_UNAVAILABLE · 404 NOT_FOUND (product) · ' +
-          '400 VALIDATION_FAILED · 422 IDEMPOTENCY_KEY_REUSED · 409 IDEMPOTENCY_IN_PROGRESS · 503 UNAVAILABLE',
-        security: userSecurity,
-        headers: IdempotencyHeaders,
-        body: NewOrderBody,
-        response: { 201: Order, ...ProblemResponses },
-      },
-    },
-    async (request, reply) => {
-      const user = await auth.user(request);
-      const key = request.headers['idempotency-key'];
-      const idem = key ? { key, requestHash: requestHash('POST', ORDERS_ROUTE, request.body) } : null;
-      const answer = await orders.place(user.id, request.body, idem);
-      if (answer.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.code(answer.status).send(answer.body as OrderView);
-    },
-  );
-
-  app.get(
-    '/api/v1/orders/:orderId',
-    {
-      schema: {
-        tags: ['orders'],
-        summary: "One of the user's orders (anyone else's is 404)",
-        security: userSecurity,
-        params: Type.Object({ orderId: IdParam }),
-        response: { 200: Order, ...ProblemResponses },
-      },
-    },
-    async (request) => {
-      const user = await auth.user(request);
-      const { orderId } = request.params;
-      const order = isId(orderId) ? await orders.get(orderId, user.id) : null;
-      if (!order) throw appError('NOT_FOUND', `no order ${orderId}`);
-      return order;
-    },
-  );
-
-  app.get(
-    '/api/v1/me/orders',
-    {
-      schema: {
-        tags: ['orders'],
-        summary: "The user's orders, newest first",
-        security: userSecurity,
-        querystring: Type.Object({
-          cursor: Type.Optional(Type.String({ maxLength: 64 })),
-          limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-        }),
-        response: {
-          200: Type.Object({ items: Type.Array(Order), nextCursor: Type.Optional(Type.String()) }),
-          ...ProblemResponses,
+export const ordersRoutes =
+  (orders: OrdersService): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.post(
+      '/orders',
+      {
+        config: { access: 'user' },
+        schema: {
+          tags: ['orders'],
+          summary: 'Buy with points: stock, the coupon and the points are taken together or not at all',
+          description:
+            '409 OUT_OF_STOCK (detail names the product) · 402 INSUFFICIENT_POINTS · 409 COUPON_UNAVAILABLE · 404 NOT_FOUND (product) · ' +
+            '400 VALIDATION_FAILED · 422 IDEMPOTENCY_KEY_REUSED · 409 IDEMPOTENCY_IN_PROGRESS · 503 UNAVAILABLE',
+          headers: IdempotencyHeaders,
+          body: NewOrderBody,
+          response: { 201: Order, ...ProblemResponses },
         },
       },
-    },
-    async (request) => {
-      const user = await auth.user(request);
-      const { cursor, limit } = request.query;
-      const page = pageOf(await orders.list(user.id, decodeCursor(cursor), limit), limit);
-      return {
-        items: page.items.map(({ id: _id, ...o }) => o),
-        ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
-      };
-    },
-  );
-};
+      async (request, reply) => {
+        const user = userOf(request);
+        const key = request.headers['idempotency-key'];
+        const idem = key ? { key, requestHash: requestHash('POST', ORDERS_ROUTE, request.body) } : null;
+        const answer = await orders.place(user.id, request.body, idem);
+        if (answer.replayed) reply.header('idempotent-replayed', 'true');
+        return reply.code(answer.status).send(answer.body as OrderView);
+      },
+    );
+
+    app.get(
+      '/orders/:orderId',
+      {
+        config: { access: 'user' },
+        schema: {
+          tags: ['orders'],
+          summary: "One of the user's orders (anyone else's is 404)",
+          params: Type.Object({ orderId: IdParam }),
+          response: { 200: Order, ...ProblemResponses },
+        },
+      },
+      async (request) => {
+        const user = userOf(request);
+        const { orderId } = request.params;
+        const order = isId(orderId) ? await orders.get(orderId, user.id) : null;
+        if (!order) throw appError('NOT_FOUND', `no order ${orderId}`);
+        return order;
+      },
+    );
+
+    app.get(
+      '/me/orders',
+      {
+        config: { access: 'user' },
+        schema: {
+          tags: ['orders'],
+          summary: "The user's orders, newest first",
+          querystring: Type.Object({
+            cursor: Type.Optional(Type.String({ maxLength: 64 })),
+            limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+          }),
+          response: {
+            200: Type.Object({ items: Type.Array(Order), nextCursor: Type.Optional(Type.String()) }),
+            ...ProblemResponses,
+          },
+        },
+      },
+      async (request) => {
+        const user = userOf(request);
+        const { cursor, limit } = request.query;
+        const page = pageOf(await orders.list(user.id, decodeCursor(cursor), limit), limit);
+        return {
+          items: page.items.map(({ id: _id, ...o }) => o),
+          ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+        };
+      },
+    );
+  };

@@ -1,12 +1,12 @@
 --[[
-  Publish a gate rebuilt from PostgreSQL, atomically: the staged holders become the users set,
+  Publish a gate rebuilt from PostgreSQL, atomically: the staged holders become the holders set,
   remaining is set, and stale pending marks are dropped (their requests settle against PostgreSQL,
   which is exact on its own).
 
   KEYS[1] remaining      (string int)
-  KEYS[2] users          (set)
+  KEYS[2] holders        (set)
   KEYS[3] pending        (zset)
-  KEYS[4] users staging  (set; may be absent when nobody holds the coupon yet)
+  KEYS[4] holders staging (set; may be absent when nobody holds a unit yet)
 
   ARGV[1] remaining units according to PostgreSQL (quantity - issued_count)
 

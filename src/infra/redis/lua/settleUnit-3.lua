@@ -2,16 +2,16 @@
   Settle a reservation after the group commit answered, atomically.
 
   KEYS[1] remaining  (string int)
-  KEYS[2] users      (set)
+  KEYS[2] holders    (set)
   KEYS[3] pending    (zset)
 
-  ARGV[1] user id
+  ARGV[1] claimant id
   ARGV[2] outcome:
             'ISSUED'     the row is committed: forget the pending mark
-            'DUPLICATE'  PostgreSQL already had a row for this user: give the unit back, keep the user
+            'DUPLICATE'  PostgreSQL already had a row for this claimant: give the unit back, keep the claimant
             'SOLD_OUT'   PostgreSQL had no unit left: the gate overstated stock, so set remaining to 0
-                         and forget the user
-            'FAILED'     nothing was written: give the unit back and forget the user
+                         and forget the claimant
+            'FAILED'     nothing was written: give the unit back and forget the claimant
 
   A settle whose pending mark is gone (already reconciled, or the gate was rebuilt since) changes
   nothing but the pending mark: the reconciler or the rebuild already accounted for it.

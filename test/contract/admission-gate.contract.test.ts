@@ -1,38 +1,41 @@
 /**
- * One contract, two adapters: the memory gate (embedded mode) and the Redis gate (cluster mode)
- * must answer identically. Runs against a real Redis with a private key prefix.
+ * One contract, two adapters: the admission protocol's memory gate (embedded mode) and Redis gate
+ * (cluster mode) must answer identically. Run with the coupon kind's keys, against a real Redis
+ * with a private key prefix.
  */
 import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import type { CouponGate } from '../../src/modules/coupons/gate.js';
-import { MemoryCouponGate } from '../../src/modules/coupons/memory-gate.js';
-import { RedisCouponGate } from '../../src/modules/coupons/redis-gate.js';
+import {
+  type AdmissionGate,
+  MemoryAdmissionGate,
+  RedisAdmissionGate,
+} from '../../src/infra/admission/index.js';
 import { privateRedis } from '../support/redis.js';
 
 const adapters: {
   name: string;
-  make: () => Promise<{ gate: CouponGate; done: () => Promise<void> }>;
+  make: () => Promise<{ gate: AdmissionGate; done: () => Promise<void> }>;
   needsRedis: boolean;
 }[] = [
   {
     name: 'memory',
     needsRedis: false,
-    make: async () => ({ gate: new MemoryCouponGate(), done: async () => {} }),
+    make: async () => ({ gate: new MemoryAdmissionGate(), done: async () => {} }),
   },
   {
     name: 'redis',
     needsRedis: true,
     make: async () => {
       const { redis, keys, done } = await privateRedis(inject('redisUrl'));
-      return { gate: new RedisCouponGate(redis, keys), done };
+      return { gate: new RedisAdmissionGate(redis, keys.units('coupon')), done };
     },
   },
 ];
 
 for (const adapter of adapters) {
   describe.skipIf(adapter.needsRedis && !inject('redisAvailable'))(
-    `coupon gate contract: ${adapter.name}`,
+    `admission gate contract: ${adapter.name}`,
     () => {
-      let gate: CouponGate;
+      let gate: AdmissionGate;
       let done: () => Promise<void> = async () => {};
       let n = 0;
       let coupon = '';

@@ -1,8 +1,8 @@
 --[[
   Add a chunk of holders to the staging set while a gate is rebuilt from PostgreSQL.
 
-  KEYS[1] users staging (set)
-  ARGV[1..n] user ids
+  KEYS[1] holders staging (set)
+  ARGV[1..n] claimant ids
 
   Returns the staging set's size.
 ]]

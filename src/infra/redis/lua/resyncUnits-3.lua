@@ -1,16 +1,16 @@
 --[[
-  Reconciler step for one coupon: drop pending marks that PostgreSQL has settled, then, when no
+  Reconciler step for one key: drop pending marks that PostgreSQL has settled, then, when no
   reservation is in flight, align remaining with PostgreSQL.
 
   KEYS[1] remaining  (string int)
-  KEYS[2] users      (set)
+  KEYS[2] holders    (set)
   KEYS[3] pending    (zset)
 
   ARGV[1] remaining according to PostgreSQL, read before this call (it can only have shrunk since,
           so using it never hands out a unit that is not there... and PostgreSQL re-checks anyway)
-  ARGV[2] number of committed user ids that follow (c)
-  ARGV[3 .. 2+c]    users whose stale reservation IS committed: forget the pending mark
-  ARGV[3+c .. end]  users whose stale reservation is NOT committed: give the unit back, forget the user
+  ARGV[2] number of committed claimant ids that follow (c)
+  ARGV[3 .. 2+c]    claimants whose stale reservation IS committed: forget the pending mark
+  ARGV[3+c .. end]  claimants whose stale reservation is NOT committed: give the unit back, forget the claimant
 
   Returns { released, confirmed, resynced (0/1) }.
 ]]

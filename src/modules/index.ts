@@ -1,0 +1,27 @@
+/**
+ * Every module of the server, in the order their definitions are listed; the composition root
+ * sorts them by their dependencies (src/kernel/compose.ts). A new module is one folder and one
+ * line here.
+ */
+import type { AnyModuleDefinition } from '../kernel/module.js';
+import catalog from './catalog/index.js';
+import coupons from './coupons/index.js';
+import idempotency from './idempotency/index.js';
+import notifications from './notifications/index.js';
+import orders from './orders/index.js';
+import outbox from './outbox/index.js';
+import points from './points/index.js';
+import ranking from './ranking/index.js';
+import users from './users/index.js';
+
+export const MODULES: readonly AnyModuleDefinition[] = [
+  users,
+  idempotency,
+  points,
+  catalog,
+  ranking,
+  notifications,
+  coupons,
+  orders,
+  outbox,
+];

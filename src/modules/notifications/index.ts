@@ -1,0 +1,21 @@
+import { defineModule } from '../../kernel/module.js';
+import { NotificationsRepository } from './repository.js';
+import { notificationsRoutes } from './routes.js';
+
+declare module '../../kernel/module.js' {
+  interface ModuleServices {
+    notifications: NotificationsRepository;
+  }
+}
+
+/** One notification per delivered event for its user; the outbox relay records them. */
+export default defineModule({
+  name: 'notifications',
+  infra: ['postgres'],
+  dependsOn: [],
+  prefix: '/api/v1',
+  create({ infra }) {
+    const notifications = new NotificationsRepository(infra.postgres());
+    return { service: notifications, routes: notificationsRoutes(notifications) };
+  },
+});
