@@ -1,21 +1,48 @@
 -- Up Migration
--- One coupon's share of a group-commit batch in ONE round trip. Called as a single statement in
--- autocommit mode, so the coupon's row lock is held only inside PostgreSQL, never across network
--- round trips or Node event-loop turns (that made batches for a hot coupon run ~3x longer).
+-- issue_coupon_batch: one coupon's share of a group-commit batch, decided and written in ONE round
+-- trip.
 --
--- Exactness, whatever the gate believed (invariants 1 and 2):
---   * the coupon row is locked (FOR UPDATE) before anything is decided, so batches of one coupon
+-- Owner: the coupons repository (CouponsRepository.issueBatch in src/modules/coupons/repository.ts)
+-- is its only caller, and the only code that may call it; the contract below is what issueBatch
+-- relies on, and the two change together.
+--
+-- Changing it: add a NEW numbered migration that runs CREATE OR REPLACE FUNCTION (or, if the
+-- arguments or the returned columns change, DROP FUNCTION and CREATE FUNCTION in that migration,
+-- with issueBatch updated in the same commit). Never edit this file to change the function: an
+-- applied migration is recorded by name and never runs again, so an edit here would reach new
+-- databases only, and existing ones would keep the old function.
+--
+-- Contract
+--   Call: SELECT ... FROM issue_coupon_batch(coupon_id, user_ids) as a single statement in
+--   autocommit (its own transaction) at READ COMMITTED, so the coupon's row lock is held only
+--   inside PostgreSQL, never across network round trips or Node event-loop turns (holding it across
+--   them made batches for a hot coupon run ~3x longer).
+--   Inputs: p_coupon_id, the coupon; p_user_ids, the batch's requesting users in arrival order
+--   (repeats allowed). The sale window (starts_at, ends_at) is NOT checked here: the caller has
+--   checked it before the request joined the batch.
+--   Output rows (user_id, user_coupon_id, issued_at, expires_at, outcome):
+--     * 'NOT_FOUND': exactly one row, every other column NULL, when the coupon does not exist;
+--       nothing is written;
+--     * 'ISSUED': one row per user coupon created by this call, with its id, issued_at and
+--       expires_at (issued_at + valid_days, or NULL when the coupon has no valid_days);
+--     * 'DUPLICATE': one row per distinct requested user who already held the coupon before the call
+--       (other columns NULL).
+--   A requested user without a row is SOLD_OUT; every occurrence of a user after the first in
+--   p_user_ids is a repeat within the batch (DUPLICATE). The caller derives both from the request
+--   order; rows come in no particular order.
+--
+-- Exactness, whatever the gate believed:
+--   * the coupon row is locked (FOR UPDATE) before anything is decided, so calls for one coupon
 --     serialise; the next statement takes a fresh snapshot (READ COMMITTED, volatile function) and
---     sees every row committed by the batch it waited for;
---   * requests whose user already holds the coupon are duplicates; of the rest, the first
---     quantity - issued_count (arrival order) get a row, the others are sold out;
---   * issued_count moves with the inserted rows; CHECK (issued_count BETWEEN 0 AND quantity) and
---     UNIQUE (coupon_id, user_id) stay the last line of defence;
---   * one outbox event per issued coupon is written in the same transaction (issue 3).
---
--- Returns the ISSUED rows and the requested users who already held the coupon (DUPLICATE). Every
--- other request of the batch is a repeat within the batch (DUPLICATE) or SOLD_OUT: the caller
--- derives those from the request order. No join between CTEs, so the cost stays linear in the batch.
+--     sees every row committed by the call it waited for;
+--   * of the requested users who do not hold the coupon, the first quantity - issued_count in
+--     arrival order get a user_coupons row, the others none: never more than the coupon's quantity
+--     in total, never two rows for one user;
+--   * issued_count moves by exactly the rows inserted, in the same statement; CHECK (issued_count
+--     BETWEEN 0 AND quantity) and UNIQUE (coupon_id, user_id) stay the last line of defence;
+--   * one 'coupon.issued' outbox event per inserted row is written in the same transaction, so an
+--     issued coupon and its event commit together or not at all.
+-- No join between CTEs, so the cost stays linear in the batch.
 CREATE FUNCTION issue_coupon_batch(p_coupon_id bigint, p_user_ids bigint[])
 RETURNS TABLE (user_id bigint, user_coupon_id bigint, issued_at timestamptz, expires_at timestamptz, outcome text)
 LANGUAGE plpgsql

@@ -98,9 +98,21 @@ export class CouponsRepository {
   }
 
   /**
-   * The group-commit executor. Each coupon's share of the batch is one call of issue_coupon_batch
-   * (migrations/003): one statement, one round trip, its own transaction — the coupon's row lock is
-   * held only inside PostgreSQL. Coupons are independent, so their shares run in parallel.
+   * The group-commit executor; one result per item, in order. Each coupon's share of the batch is
+   * one call of the PostgreSQL function issue_coupon_batch: one statement, one round trip, its own
+   * transaction — the coupon's row lock is held only inside PostgreSQL. Coupons are independent, so
+   * their shares run in parallel.
+   *
+   * This method owns issue_coupon_batch and is its only caller. Its contract (the header of
+   * migrations/003_issue_coupon_batch.sql has it in full): given a coupon and its requesting users
+   * in arrival order, it returns one ISSUED row per user coupon it created, one DUPLICATE row per
+   * requested user who already held the coupon, or a single NOT_FOUND row; a user without a row is
+   * SOLD_OUT and a user's repeats within the batch are DUPLICATE, which this method derives from the
+   * request order. It is exact on its own: at most quantity − issued_count users issued, first come
+   * first served, never two per user, issued_count and one outbox event per issue in the same
+   * transaction. To change the function, add a new numbered migration with CREATE OR REPLACE
+   * FUNCTION (DROP and CREATE if its arguments or columns change) and change this method in the
+   * same commit; never edit migration 003, which existing databases will not run again.
    */
   async issueBatch(items: IssueRequest[]): Promise<IssueResult[]> {
     const byCoupon = new Map<string, number[]>();
