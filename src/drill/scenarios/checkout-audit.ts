@@ -19,7 +19,7 @@ import { setTimeout as sleepMs } from 'node:timers/promises';
 import { type AuditCheck, type AuditResult, check, verdictOf } from '../audit.js';
 import { mapLimit } from '../concurrency.js';
 import { asArray, asObject, int, optStr, str } from '../shape.js';
-import type { CheckoutObservations } from './checkout.js';
+import type { CheckoutObservations } from './checkout-types.js';
 import type { AuditContext } from './types.js';
 
 const STOCK_LAG_MS = 1_100;

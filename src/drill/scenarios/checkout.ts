@@ -15,10 +15,11 @@ import type { Registry } from '../metrics.js';
 import { between, mulberry32 } from '../random.js';
 import { asObject, int, optStr, str } from '../shape.js';
 import type { VirtualUser } from '../vu.js';
-import { chargeAll, claimCoupon, createProducts, type DrillProduct } from './catalog-setup.js';
+import { chargeAll, claimCoupon, createProducts } from './catalog-setup.js';
 import { auditCheckout } from './checkout-audit.js';
+import type { CheckoutObservations, PaidOrder } from './checkout-types.js';
 import type { AuditContext, Scenario, ScenarioContext } from './types.js';
-import { createUsers, type DrillUsers } from './users.js';
+import { createUsers } from './users.js';
 
 export const SETUP_CHARGE = 20_000;
 export const TOP_UP = 5_000;
@@ -28,31 +29,6 @@ const ORDER_EXPECT = {
   409: ['OUT_OF_STOCK', 'COUPON_UNAVAILABLE'],
 } as const;
 const CHARGE_EXPECT = { 200: true, 409: ['BALANCE_LIMIT'] } as const;
-
-export interface PaidOrder {
-  orderId: string;
-  total: number;
-}
-
-export interface CheckoutObservations {
-  users: DrillUsers;
-  products: DrillProduct[];
-  couponId: string;
-  /** Per user: their userCouponId (if they claimed one) and whether an order used it. */
-  userCoupon: (string | undefined)[];
-  couponSpent: Uint8Array;
-  attempts: Uint32Array;
-  /** Points charged and acknowledged (200) per user, setup included. */
-  charged: Float64Array;
-  /** 1 when a charge's outcome is unknown (no answer even after the same-key retry). */
-  chargeUnknown: Uint8Array;
-  /** Orders answered 201, per user. */
-  paid: Map<number, PaidOrder[]>;
-  /** Order attempts whose outcome is unknown, per user. */
-  orderUnknown: Uint32Array;
-  /** COUPON_UNAVAILABLE answers for a coupon the drill had not spent (and no unknown outcome). */
-  unexplainedCouponRefusals: number;
-}
 
 export function createCheckout(registry: Registry): Scenario {
   const paidMetric = registry.define('orders_paid', 'counter');

@@ -23,7 +23,7 @@ import pg from 'pg';
 import { type AuditCheck, type AuditResult, check, verdictOf } from '../audit.js';
 import { mapLimit } from '../concurrency.js';
 import { asArray, asObject, int, str } from '../shape.js';
-import type { DropObservations } from './coupon-drop.js';
+import type { DropObservations } from './coupon-drop-types.js';
 import type { AuditContext } from './types.js';
 
 const REMAINING_LAG_MS = 1_100;

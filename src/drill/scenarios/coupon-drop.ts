@@ -15,27 +15,11 @@ import type { Metric, Registry } from '../metrics.js';
 import { asObject, int, optStr, str } from '../shape.js';
 import type { VirtualUser } from '../vu.js';
 import { auditCouponDrop } from './coupon-drop-audit.js';
+import type { DropObservations } from './coupon-drop-types.js';
 import type { AuditContext, Scenario, ScenarioContext } from './types.js';
-import { createUsers, type DrillUsers } from './users.js';
+import { createUsers } from './users.js';
 
 export const ISSUE_EXPECT = { 201: true, 409: ['ALREADY_ISSUED'], 410: ['SOLD_OUT'] } as const;
-
-/** What the drill saw per user; indexes are user positions in `users`. */
-export interface DropObservations {
-  users: DrillUsers;
-  couponId: string;
-  quantity: number;
-  attempts: Uint32Array;
-  /** Number of 201 answers per user. */
-  issued: Uint16Array;
-  /** 1 when the user got at least one definite answer (201, 409 ALREADY_ISSUED, 410 SOLD_OUT). */
-  definite: Uint8Array;
-  /** 1 when some attempt ended without knowing whether it issued (timeout, network, 5xx ≠ 503). */
-  ambiguous: Uint8Array;
-  /** userCouponIds from 201 answers, per user. */
-  acked: Map<number, string[]>;
-  sold410: number;
-}
 
 export function createCouponDrop(registry: Registry): Scenario {
   const issuedMetric: Metric = registry.define('coupon_issued', 'counter');
