@@ -8,15 +8,8 @@
  * In embedded mode the drill also knows the server's PostgreSQL (DATA_DIR/pg-password and the
  * port in DATA_DIR/pg/postmaster.pid), so the audit can read the database directly.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { setTimeout as sleepMs } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { request } from 'undici';
-import { freePort } from '../infra/net.js';
 import { DrillRunError } from './errors.js';
+import { answers200, ServerStartError, spawnServer } from './process.js';
 
 export interface Target {
   baseUrl: string;
@@ -29,17 +22,6 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-/** GET /readyz answers 200 within `timeoutMs`? */
-async function ready(baseUrl: string, timeoutMs = 2_000): Promise<boolean> {
-  try {
-    const res = await request(`${baseUrl}/readyz`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-    await res.body.dump();
-    return res.statusCode === 200;
-  } catch {
-    return false;
-  }
-}
-
 export async function externalTarget(
   baseUrl: string,
   adminToken: string,
@@ -50,22 +32,12 @@ export async function externalTarget(
   let ok = false;
   for (let attempt = 0; attempt < 5 && !ok; attempt++) {
     if (attempt > 0) await new Promise((r) => setTimeout(r, 500 * attempt));
-    ok = await ready(url, 3_000);
+    ok = await answers200(`${url}/readyz`, 3_000);
   }
   if (!ok) {
     throw new DrillRunError(`${url}/readyz did not answer 200; is the server running and ready?`);
   }
   return { baseUrl: url, adminToken, embedded: false, databaseUrl, stop: async () => {} };
-}
-
-/** dist/cli.js, whether this module runs compiled (dist/drill) or from source (src/drill, tests). */
-export function serverEntry(): string {
-  const candidates = [new URL('../cli.js', import.meta.url), new URL('../../dist/cli.js', import.meta.url)];
-  for (const c of candidates) {
-    const p = fileURLToPath(c);
-    if (existsSync(p)) return p;
-  }
-  throw new DrillRunError('dist/cli.js not found: run `npm run build` first.');
 }
 
 /** Variables that would point the embedded server elsewhere; everything else is passed through. */
@@ -80,106 +52,37 @@ const STRIPPED_ENV = [
   'REDIS_PREFIX',
 ];
 
-function tail(file: string, lines = 30): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no server log)';
-  }
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
+/**
+ * The drill's own server: `node dist/cli.js serve` in its own process group (a Ctrl-C in the
+ * terminal reaches the drill only; the drill audits first and then stops the server itself), with
+ * a throwaway DATA_DIR, its output appended to `logFile`. stop() sends SIGINT, SIGKILL after 30 s,
+ * and removes the DATA_DIR. A failed start is a DrillRunError with the tail of the server's log.
+ */
 export async function startEmbeddedTarget(logFile: string, startTimeoutMs = 120_000): Promise<Target> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stampede-drill-'));
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of STRIPPED_ENV) delete env[k];
-  Object.assign(env, {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    DATA_DIR: dataDir,
-    LOG_LEVEL: env.LOG_LEVEL ?? 'warn',
-  });
-  const fd = openSync(logFile, 'a');
-  // detached: its own process group, so a Ctrl-C in the terminal reaches the drill only; the
-  // drill audits first and then stops the server itself.
-  const child = spawn(process.execPath, [serverEntry(), 'serve'], {
-    env,
-    stdio: ['ignore', fd, fd],
-    detached: true,
-  });
-  closeSync(fd);
-  const lastResort = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-  };
-  process.on('exit', lastResort);
-  const baseUrl = `http://127.0.0.1:${port}`;
-
-  let stopped: Promise<void> | null = null;
-  const stop = () => {
-    stopped ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGINT');
-        let timer: NodeJS.Timeout | undefined;
-        const gone = await Promise.race([
-          exited(child).then(() => true),
-          new Promise<false>((r) => {
-            timer = setTimeout(() => r(false), 30_000);
-          }),
-        ]);
-        clearTimeout(timer);
-        if (!gone) {
-          child.kill('SIGKILL');
-          await exited(child);
-        }
-      }
-      process.off('exit', lastResort);
-      rmSync(dataDir, { recursive: true, force: true });
-    })();
-    return stopped;
-  };
-
-  const deadline = Date.now() + startTimeoutMs;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      await stop();
-      throw new DrillRunError(
-        `the embedded server exited during start (code ${child.exitCode}):\n${tail(logFile)}`,
-      );
-    }
-    if (await ready(baseUrl, 1_000)) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new DrillRunError(
-        `the embedded server was not ready within ${startTimeoutMs / 1_000} s:\n${tail(logFile)}`,
-      );
-    }
-    await sleepMs(100);
-  }
-  const adminToken = readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
-  return {
-    baseUrl,
-    adminToken,
-    embedded: true,
-    databaseUrl: embeddedDatabaseUrl(dataDir),
-    serverLog: logFile,
-    stop,
-  };
-}
-
-/** The embedded PostgreSQL's URL, from files the server keeps in DATA_DIR; undefined if unreadable. */
-function embeddedDatabaseUrl(dataDir: string): string | undefined {
   try {
-    const password = readFileSync(path.join(dataDir, 'pg-password'), 'utf8').trim();
-    // postmaster.pid line 4 is the port PostgreSQL listens on.
-    const port = Number(readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[3]);
-    if (!Number.isInteger(port) || port <= 0) return undefined;
-    return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
-  } catch {
-    return undefined;
+    const server = await spawnServer({
+      name: 'the embedded server',
+      tempDataDir: 'stampede-drill-',
+      stripEnv: STRIPPED_ENV,
+      env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+      logFile,
+      detached: true,
+      readyTimeoutMs: startTimeoutMs,
+      stopGraceMs: 30_000,
+      signalOnExit: 'SIGINT',
+    });
+    return {
+      baseUrl: server.url,
+      adminToken: server.adminToken ?? '',
+      embedded: true,
+      databaseUrl: server.databaseUrl,
+      serverLog: logFile,
+      stop: async () => {
+        await server.stop('SIGINT');
+      },
+    };
+  } catch (err) {
+    if (err instanceof ServerStartError) throw new DrillRunError(err.message);
+    throw err;
   }
 }

@@ -283,14 +283,14 @@ describe.skipIf(!clusterAvailable())('cluster mode: Redis unreachable', () => {
 
 describe('embedded mode: kill -9 and restart on the same data directory', () => {
   it('loses no acknowledged issue and oversells nothing', async () => {
-    const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+    const { mkdtempSync, rmSync } = await import('node:fs');
     const os = await import('node:os');
     const path = await import('node:path');
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stampede-kill-'));
     const client = httpClient(256);
     let proc = await spawnServer({ DATA_DIR: dataDir });
     try {
-      const admin = readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
+      const admin = proc.adminToken ?? '';
       const bulk = await client.call('POST', `${proc.url}/api/v1/admin/users/bulk`, {
         token: admin,
         body: { count: 3000 },
@@ -318,9 +318,7 @@ describe('embedded mode: kill -9 and restart on the same data directory', () => 
       expect(answers.some((a) => a.status === 0)).toBe(true); // the kill landed mid-burst
       // Restart on the same data: the orphaned PostgreSQL is stopped and the server takes over.
       proc = await spawnServer({ DATA_DIR: dataDir }, proc.port);
-      const pgPassword = readFileSync(path.join(dataDir, 'pg-password'), 'utf8').trim();
-      const pgPort = readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[3];
-      const dbUrl = `postgres://postgres:${encodeURIComponent(pgPassword)}@127.0.0.1:${pgPort}/postgres`;
+      const dbUrl = proc.databaseUrl ?? '';
       const { rows } = await audit(dbUrl, couponId, answers, 1000);
       const view = await client.call('GET', `${proc.url}/api/v1/coupons/${couponId}`);
       expect(view.body.remaining).toBe(1000 - rows);
