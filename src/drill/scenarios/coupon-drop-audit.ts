@@ -19,8 +19,8 @@
 
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleepMs } from 'node:timers/promises';
-import pg from 'pg';
 import { type AuditCheck, type AuditResult, check, verdictOf } from '../audit.js';
+import { readCouponFacts, withDatabase } from '../audit-queries.js';
 import { mapLimit } from '../concurrency.js';
 import { asArray, asObject, int, str } from '../shape.js';
 import type { DropObservations } from './coupon-drop-types.js';
@@ -48,45 +48,6 @@ async function readHolding(ctx: AuditContext, token: string, couponId: string): 
     return { ids };
   } catch (err) {
     return { ids: null, error: (err as Error).message };
-  }
-}
-
-interface DbFacts {
-  quantity: number;
-  issuedCount: number;
-  rows: number;
-  distinctUsers: number;
-  duplicatedUsers: number;
-}
-
-async function readDatabase(url: string, couponId: string): Promise<DbFacts> {
-  const client = new pg.Client({ connectionString: url, application_name: 'stampede-drill-audit' });
-  await client.connect();
-  try {
-    const c = await client.query<{ quantity: number; issued_count: number }>(
-      'SELECT quantity, issued_count FROM coupons WHERE id = $1',
-      [couponId],
-    );
-    if (!c.rows[0]) throw new Error(`coupon ${couponId} is not in the coupons table`);
-    const r = await client.query<{ rows: number; users: number }>(
-      'SELECT count(*)::int AS rows, count(DISTINCT user_id)::int AS users FROM user_coupons WHERE coupon_id = $1',
-      [couponId],
-    );
-    const d = await client.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM (
-         SELECT user_id FROM user_coupons WHERE coupon_id = $1 GROUP BY user_id HAVING count(*) > 1
-       ) dup`,
-      [couponId],
-    );
-    return {
-      quantity: c.rows[0].quantity,
-      issuedCount: c.rows[0].issued_count,
-      rows: r.rows[0].rows,
-      distinctUsers: r.rows[0].users,
-      duplicatedUsers: d.rows[0].n,
-    };
-  } finally {
-    await client.end();
   }
 }
 
@@ -227,7 +188,11 @@ export async function auditCouponDrop(ctx: AuditContext, o: DropObservations): P
 
   if (ctx.databaseUrl) {
     try {
-      const db = await readDatabase(ctx.databaseUrl, o.couponId);
+      const db = await withDatabase(
+        ctx.databaseUrl,
+        (client) => readCouponFacts(client, o.couponId),
+        'stampede-drill-audit',
+      );
       Object.assign(facts, {
         dbRows: db.rows,
         dbDistinctUsers: db.distinctUsers,

@@ -1,0 +1,132 @@
+/**
+ * The audit's questions to PostgreSQL, asked the same way by the drill, the benchmarks and the
+ * tests: each function reads facts and judges nothing, so every caller applies its own rule to the
+ * same numbers. They read only committed rows (autocommit, READ COMMITTED) of the schema in
+ * migrations/, and never write.
+ */
+import { setTimeout as sleepMs } from 'node:timers/promises';
+import pg from 'pg';
+
+/** What the audit functions need of a connection: pg.Client, a PoolClient or a Pool. */
+export type AuditDb = Pick<pg.ClientBase, 'query'>;
+
+/** Connects to `url`, runs `fn`, and always disconnects. */
+export async function withDatabase<T>(
+  url: string,
+  fn: (db: pg.Client) => Promise<T>,
+  applicationName = 'stampede-audit',
+): Promise<T> {
+  const client = new pg.Client({ connectionString: url, application_name: applicationName });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface CouponFacts {
+  /** coupons.quantity */
+  quantity: number;
+  /** coupons.issued_count: the counter the issuance path keeps next to the rows. */
+  issuedCount: number;
+  /** user_coupons rows of the coupon. */
+  rows: number;
+  distinctUsers: number;
+  /** Users holding the coupon more than once. */
+  duplicatedUsers: number;
+}
+
+/** The coupon's counter and its user_coupons rows; throws when the coupon does not exist. */
+export async function readCouponFacts(db: AuditDb, couponId: string): Promise<CouponFacts> {
+  const c = await db.query<{ quantity: number; issued_count: number }>(
+    'SELECT quantity, issued_count FROM coupons WHERE id = $1',
+    [couponId],
+  );
+  if (!c.rows[0]) throw new Error(`coupon ${couponId} is not in the coupons table`);
+  const r = await db.query<{ rows: number; users: number; duplicated: number }>(
+    `SELECT count(*)::int AS rows, count(DISTINCT user_id)::int AS users,
+            (SELECT count(*)::int FROM (
+               SELECT user_id FROM user_coupons WHERE coupon_id = $1 GROUP BY user_id HAVING count(*) > 1
+             ) dup) AS duplicated
+       FROM user_coupons WHERE coupon_id = $1`,
+    [couponId],
+  );
+  return {
+    quantity: c.rows[0].quantity,
+    issuedCount: c.rows[0].issued_count,
+    rows: r.rows[0].rows,
+    distinctUsers: r.rows[0].users,
+    duplicatedUsers: r.rows[0].duplicated,
+  };
+}
+
+/** The ids (as text) of the users holding the coupon, one entry per user_coupons row. */
+export async function readCouponHolders(db: AuditDb, couponId: string): Promise<string[]> {
+  const { rows } = await db.query<{ u: string }>(
+    'SELECT user_id::text AS u FROM user_coupons WHERE coupon_id = $1',
+    [couponId],
+  );
+  return rows.map((r) => r.u);
+}
+
+/**
+ * Waits until the coupon's row count stops moving (two reads `intervalMs` apart agree, at most
+ * `polls` reads): requests a load tool abandoned at its stop may still be committing.
+ * Resolves to the last count.
+ */
+export async function settledCouponRows(
+  db: AuditDb,
+  couponId: string,
+  polls = 30,
+  intervalMs = 500,
+): Promise<number> {
+  let last = -1;
+  for (let i = 0; i < polls; i++) {
+    const { rows } = await db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM user_coupons WHERE coupon_id = $1',
+      [couponId],
+    );
+    if (rows[0].n === last) break;
+    last = rows[0].n;
+    await sleepMs(intervalMs);
+  }
+  return last;
+}
+
+export interface CommerceFacts {
+  /** Products among the given ones with stock < 0 or stock + units sold ≠ their initial stock (or missing). */
+  productsOff: number;
+  orders: number;
+  ordersWithCoupon: number;
+  couponsUsed: number;
+  /** Wallets whose balance is not the sum of their ledger. */
+  walletsOff: number;
+}
+
+/**
+ * Commerce invariants over the whole database: stock conservation for the products whose initial
+ * stock is given (`initialStock`: product id → units), wallets = ledgers, and the counts that tie
+ * orders to coupons.
+ */
+export async function readCommerceFacts(
+  db: AuditDb,
+  initialStock: ReadonlyMap<string, number>,
+): Promise<CommerceFacts> {
+  const { rows } = await db.query<CommerceFacts>(
+    `SELECT
+       (SELECT count(*) FROM unnest($1::bigint[], $2::bigint[]) AS s(id, initial)
+          LEFT JOIN products p ON p.id = s.id
+         WHERE p.id IS NULL OR p.stock < 0
+            OR p.stock + COALESCE((SELECT sum(quantity) FROM order_items i WHERE i.product_id = p.id), 0)
+               <> s.initial)::int AS "productsOff",
+       (SELECT count(*) FROM orders)::int AS orders,
+       (SELECT count(*) FROM orders WHERE user_coupon_id IS NOT NULL)::int AS "ordersWithCoupon",
+       (SELECT count(*) FROM user_coupons WHERE status = 'USED')::int AS "couponsUsed",
+       (SELECT count(*) FROM point_wallets w
+         WHERE w.balance <> (SELECT COALESCE(sum(amount), 0) FROM point_ledger l WHERE l.user_id = w.user_id)
+       )::int AS "walletsOff"`,
+    [[...initialStock.keys()], [...initialStock.values()]],
+  );
+  return rows[0];
+}
