@@ -7,6 +7,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import underPressure from '@fastify/under-pressure';
+import websocket from '@fastify/websocket';
 import { Ajv } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
@@ -110,6 +111,15 @@ export async function buildApp(parts: AppParts, logger?: FastifyBaseLogger): Pro
 
   installAccessControl(app, parts.tokens);
   installStreams(app, metrics);
+  // WebSocket routes (`{ websocket: true }`) upgrade only after the access hook ran. A drain ends
+  // every socket with 1001 (going away): clients reconnect elsewhere, and app.close() never waits.
+  await app.register(websocket, {
+    options: { maxPayload: 64 * 1024 },
+    preClose(done) {
+      for (const client of this.websocketServer.clients) client.close(1001, 'server shutting down');
+      this.websocketServer.close(() => done());
+    },
+  });
   await app.register(operationsRoutes(parts.readiness, metrics));
   for (const m of parts.modules) {
     if (m.instance.routes) await app.register(m.instance.routes, { prefix: m.prefix });

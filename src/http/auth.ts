@@ -195,13 +195,18 @@ export function installAccessControl(app: FastifyInstance, auth: Auth): void {
       route.schema.security ??= access === 'admin' ? [{ adminToken: [] }] : [{ bearerAuth: [] }];
     }
   });
-  app.addHook('onRequest', (request, _reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     const { access, tokenInQuery } = request.routeOptions.config;
     try {
       if (access === 'user') request.user = auth.user(presentedToken(request, tokenInQuery));
       else if (access === 'admin') auth.admin(presentedToken(request, tokenInQuery));
       done();
     } catch (err) {
+      // A refused WebSocket upgrade holds a raw socket no HTTP keep-alive logic will reclaim: close it.
+      if (request.raw.headers.upgrade) {
+        reply.header('connection', 'close');
+        reply.raw.once('finish', () => request.raw.socket.destroySoon());
+      }
       done(err as Error);
     }
   });
