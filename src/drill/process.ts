@@ -18,6 +18,21 @@ import { request } from 'undici';
 import { freePort } from './net.js';
 import { settlesWithin } from './wait.js';
 
+/**
+ * Variables that point a server at its data and its address. A server meant to be self-contained
+ * (the drill's own, a benchmark's) is started with these removed from the inherited environment.
+ */
+export const TARGETING_ENV: readonly string[] = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'ADMIN_TOKEN',
+  'JWT_SECRET',
+  'PORT',
+  'HOST',
+  'DATA_DIR',
+  'REDIS_PREFIX',
+];
+
 export interface ProcessExit {
   code: number | null;
   signal: NodeJS.Signals | null;

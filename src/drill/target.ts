@@ -9,7 +9,7 @@
  * port in DATA_DIR/pg/postmaster.pid), so the audit can read the database directly.
  */
 import { DrillRunError } from './errors.js';
-import { answers200, ServerStartError, spawnServer } from './process.js';
+import { answers200, ServerStartError, spawnServer, TARGETING_ENV } from './process.js';
 
 export interface Target {
   baseUrl: string;
@@ -40,18 +40,6 @@ export async function externalTarget(
   return { baseUrl: url, adminToken, embedded: false, databaseUrl, stop: async () => {} };
 }
 
-/** Variables that would point the embedded server elsewhere; everything else is passed through. */
-const STRIPPED_ENV = [
-  'DATABASE_URL',
-  'REDIS_URL',
-  'ADMIN_TOKEN',
-  'JWT_SECRET',
-  'PORT',
-  'HOST',
-  'DATA_DIR',
-  'REDIS_PREFIX',
-];
-
 /**
  * The drill's own server: `node dist/cli.js serve` in its own process group (a Ctrl-C in the
  * terminal reaches the drill only; the drill audits first and then stops the server itself), with
@@ -63,7 +51,7 @@ export async function startEmbeddedTarget(logFile: string, startTimeoutMs = 120_
     const server = await spawnServer({
       name: 'the embedded server',
       tempDataDir: 'stampede-drill-',
-      stripEnv: STRIPPED_ENV,
+      stripEnv: TARGETING_ENV,
       env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
       logFile,
       detached: true,

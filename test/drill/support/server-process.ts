@@ -3,7 +3,7 @@
  * DATA_DIR, free port), for tests that must inspect the server after the drill is done with it.
  * Started by the drill's spawner; this only adapts its answer to what the drill tests use.
  */
-import { spawnServer } from '../../../src/drill/process.js';
+import { spawnServer, TARGETING_ENV } from '../../../src/drill/process.js';
 
 export interface ServerProcess {
   url: string;
@@ -17,7 +17,7 @@ export interface ServerProcess {
 export async function startServerProcess(): Promise<ServerProcess> {
   const server = await spawnServer({
     tempDataDir: 'stampede-drill-test-',
-    stripEnv: ['DATABASE_URL', 'REDIS_URL', 'ADMIN_TOKEN', 'JWT_SECRET'],
+    stripEnv: TARGETING_ENV,
     env: { LOG_LEVEL: 'warn' },
     readyTimeoutMs: 90_000,
   });
