@@ -1,7 +1,10 @@
 /**
- * The baseline for bench/coupons.mjs: a bare Fastify server with one POST route that answers 201
- * with a JSON body of the same shape and size as POST /api/v1/coupons/:couponId/issue, and does
- * nothing else (no auth, no gate, no database). Whatever the real route costs above this is ours.
+ * The baseline of the benchmarks: a bare Fastify server that does nothing but answer (no auth, no
+ * gate, no database). Whatever a real route costs above its bare twin here is ours.
+ *   POST /api/v1/coupons/:couponId/issue  201 with a JSON body of the same shape and size as the real
+ *                                         issue answer (bench:coupons)
+ *   POST /bare                            parses a JSON body, answers {ok, n: items.length} (bench:orders)
+ *   GET /readyz                           200, so the benchmarks wait for it as for a real server
  *
  *   PORT=3999 node bench/bare-server.mjs     → prints "listening http://127.0.0.1:3999"
  *
@@ -32,6 +35,9 @@ app.post(
     reply.code(201).send({ userCouponId: String(next), couponId: request.params.couponId, status: 'ISSUED' });
   },
 );
+
+app.post('/bare', async (request) => ({ ok: true, n: request.body?.items?.length ?? 0 }));
+app.get('/readyz', async () => ({ status: 'ready' }));
 
 await app.listen({ port, host: '127.0.0.1' });
 process.stdout.write(`listening http://127.0.0.1:${app.server.address().port}\n`);

@@ -1,0 +1,154 @@
+/**
+ * The servers a benchmark measures, all started by the drill's spawner in their own process group
+ * (Ctrl-C reaches the benchmark, which stops them; a benchmark that dies takes their groups with
+ * it) and stopped by the benchmark's cleanups:
+ *   bare      bench/bare-server.mjs, a Fastify server with only the routes the baselines need
+ *   embedded  `node dist/cli.js serve` with a throwaway DATA_DIR (embedded PostgreSQL, memory gate)
+ *   cluster   the same with a fresh database on the local PostgreSQL (dropped afterwards) and a
+ *             random Redis key prefix (its keys deleted afterwards)
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { ApiClient } from '../../src/drill/api-client.js';
+import { withDatabase } from '../../src/drill/audit-queries.js';
+import { projectRoot, type ServerProcess, spawnServer, TARGETING_ENV } from '../../src/drill/process.js';
+import type { Cleanups } from './run.js';
+import { log } from './run.js';
+
+export const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface BenchServer {
+  server: ServerProcess;
+  /** Stops it now (graceful, then SIGKILL of its group) instead of at the end. */
+  stop(): Promise<void>;
+}
+
+/** bench/bare-server.mjs on a free port, ready on /readyz. */
+export async function startBareServer(cleanups: Cleanups): Promise<BenchServer> {
+  const server = await spawnServer({
+    name: 'bare server',
+    command: [path.join(projectRoot(), 'bench', 'bare-server.mjs')],
+    detached: true,
+    signalOnExit: 'SIGKILL',
+    readyTimeoutMs: 30_000,
+  });
+  const stop = cleanups.add('stop bare server', async () => {
+    await server.stop();
+  });
+  return { server, stop };
+}
+
+export interface ServerUnderTest extends BenchServer {
+  mode: 'embedded' | 'cluster';
+  adminToken: string;
+  databaseUrl: string;
+  /** Embedded: the postmaster's pid; cluster: our database's name (for the CPU split). */
+  pgRoot?: number;
+  pgDb?: string;
+}
+
+/**
+ * Creates a database on PG_ADMIN_URL and a Redis prefix for one cluster-mode server; both are
+ * removed by the cleanups. Returns the server's environment.
+ */
+async function scratchCluster(cleanups: Cleanups): Promise<{ env: Record<string, string>; dbName: string }> {
+  const tag = randomBytes(4).toString('hex');
+  const dbName = `stampede_bench_${tag}`;
+  const prefix = `bench-${tag}:`;
+  await withDatabase(PG_ADMIN_URL, (db) => db.query(`CREATE DATABASE ${dbName}`));
+  cleanups.add(`drop database ${dbName}`, async () => {
+    await withDatabase(PG_ADMIN_URL, (db) => db.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
+    log(`dropped database ${dbName}`);
+  });
+  cleanups.add(`delete redis keys ${prefix}*`, async () => {
+    const r = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
+    let deleted = 0;
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) deleted += await r.unlink(...keys);
+      } while (cursor !== '0');
+    } finally {
+      r.disconnect();
+    }
+    log(`deleted ${deleted} redis keys under ${prefix}`);
+  });
+  const u = new URL(PG_ADMIN_URL);
+  u.pathname = `/${dbName}`;
+  return {
+    dbName,
+    env: {
+      DATABASE_URL: u.toString(),
+      REDIS_URL,
+      REDIS_PREFIX: prefix,
+      ADMIN_TOKEN: `stampede_admin_${randomBytes(24).toString('base64url')}`,
+      JWT_SECRET: randomBytes(48).toString('base64url'),
+    },
+  };
+}
+
+/**
+ * `node [--cpu-prof] dist/cli.js serve` in `mode`, with LOG_LEVEL=warn and `serverEnv` on top;
+ * ready within 180 s.
+ */
+export async function startServerUnderTest(
+  mode: 'embedded' | 'cluster',
+  cleanups: Cleanups,
+  serverEnv: Record<string, string>,
+  profileDir?: string,
+): Promise<ServerUnderTest> {
+  const cluster = mode === 'cluster' ? await scratchCluster(cleanups) : undefined;
+  log(`${mode}: starting the server`);
+  const server = await spawnServer({
+    name: `${mode} server`,
+    nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [],
+    stripEnv: TARGETING_ENV,
+    env: { ...cluster?.env, LOG_LEVEL: 'warn', ...serverEnv },
+    tempDataDir: cluster ? undefined : 'stampede-bench-',
+    detached: true,
+    signalOnExit: 'SIGKILL',
+    readyTimeoutMs: 180_000,
+  });
+  const stop = cleanups.add(`stop ${mode} server`, async () => {
+    const exit = await server.stop();
+    if (exit.code !== 0) log(`${mode} server exited with ${exit.code ?? exit.signal}:\n  ${server.tail()}`);
+  });
+  if (!server.adminToken || !server.databaseUrl) {
+    await stop();
+    throw new Error(`${mode} server is ready but its admin token or database is unknown`);
+  }
+  return {
+    mode,
+    server,
+    stop,
+    adminToken: server.adminToken,
+    databaseUrl: server.databaseUrl,
+    pgRoot: server.postgresPid,
+    pgDb: cluster?.dbName,
+  };
+}
+
+/**
+ * Runs `fn` against a fresh server under test and its admin API client, then closes the client
+ * and stops the server, whether `fn` succeeded or not.
+ */
+export async function withServerUnderTest<T>(
+  mode: 'embedded' | 'cluster',
+  cleanups: Cleanups,
+  opts: { serverEnv: Record<string, string>; profileDir?: string },
+  apiConnections: number,
+  fn: (sut: ServerUnderTest, api: ApiClient) => Promise<T>,
+): Promise<T> {
+  const sut = await startServerUnderTest(mode, cleanups, opts.serverEnv, opts.profileDir);
+  const api = new ApiClient(sut.server.url, apiConnections, 120_000);
+  try {
+    return await fn(sut, api);
+  } finally {
+    await api.close();
+    await sut.stop();
+  }
+}
