@@ -60,7 +60,7 @@ export async function buildApp(parts: AppParts, logger?: FastifyBaseLogger): Pro
 
   app.addSchema(Problem);
   installErrorHandling(app);
-  // Clients often send Content-Type: application/json with no body on body-less POSTs (issue);
+  // Clients often send Content-Type: application/json with no body on body-less POSTs (the issue route);
   // treat that as "no body" instead of an error. Non-empty bodies use Fastify's safe parser.
   const jsonParser = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {

@@ -1,5 +1,5 @@
 /**
- * Idempotency-Key semantics shared by every endpoint that takes the header (API.md):
+ * Idempotency-Key semantics shared by every endpoint that takes the header (docs/api.md):
  *  - same key + same request → the stored response (same status and body), the effect happened once;
  *  - same key + different request → 422 IDEMPOTENCY_KEY_REUSED;
  *  - a request arriving while the first with its key still runs waits for it (up to `waitMs`), then

@@ -5,7 +5,7 @@
  */
 import type { Pool, PoolClient } from '../../infra/postgres/pool.js';
 
-/** The balance may never exceed this (API.md). Also a CHECK on point_wallets. */
+/** The balance may never exceed this (docs/api.md). Also a CHECK on point_wallets. */
 export const BALANCE_CAP = 10_000_000;
 
 export interface LedgerRow {
