@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { appError } from '../../http/errors.js';
+import { decodeCursor, pageOf } from '../../http/pagination.js';
 import { IdParam, isId, ProblemResponses } from '../../http/schemas.js';
-import { decodeCursor, pageOf } from './cursor.js';
 import type { ProductRow } from './repository.js';
 import type { CatalogService } from './service.js';
 

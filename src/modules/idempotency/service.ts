@@ -11,6 +11,7 @@
  * idempotency_keys makes the second transaction wait for the first, which gives the same answer.
  */
 import { createHash } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
 import { appError } from '../../http/errors.js';
 import type { Metrics } from '../../infra/metrics.js';
 import { type IdempotencyRepository, type KeyRecord, refId, type StoredResponse } from './repository.js';
@@ -32,6 +33,16 @@ export interface Answer extends StoredResponse {
 
 /** Visible ASCII, 1..255 characters (the header's schema says the same). */
 export const IDEMPOTENCY_KEY_PATTERN = '^[\\x21-\\x7E]{1,255}$';
+
+/** The optional `Idempotency-Key` header of every write that takes it (route schema). */
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      pattern: IDEMPOTENCY_KEY_PATTERN,
+      description: 'Optional; 1..255 visible ASCII characters, unique per user and request, kept ≥ 24 h',
+    }),
+  ),
+});
 
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;

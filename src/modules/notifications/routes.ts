@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { userOf } from '../../http/auth.js';
+import { decodeCursor, pageOf } from '../../http/pagination.js';
 import { ProblemResponses } from '../../http/schemas.js';
-import { decodeCursor, pageOf } from '../catalog/cursor.js';
 import type { NotificationsRepository } from './repository.js';
 
 export const notificationsRoutes =

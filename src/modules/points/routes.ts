@@ -1,20 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { userOf } from '../../http/auth.js';
+import { decodeCursor, pageOf } from '../../http/pagination.js';
 import { ProblemResponses } from '../../http/schemas.js';
-import { decodeCursor, pageOf } from '../catalog/cursor.js';
-import { IDEMPOTENCY_KEY_PATTERN, requestHash } from '../idempotency/service.js';
+import { IdempotencyHeaders, requestHash } from '../idempotency/service.js';
 import type { PointsService } from './service.js';
 import { CHARGE_ROUTE } from './service.js';
-
-export const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(
-    Type.String({
-      pattern: IDEMPOTENCY_KEY_PATTERN,
-      description: 'Optional; 1..255 visible ASCII characters, unique per user and request, kept ≥ 24 h',
-    }),
-  ),
-});
 
 const Balance = Type.Object({ balance: Type.Integer() });
 

@@ -3,8 +3,8 @@
  * just returned (base64url, so clients treat it as a token). A cursor this API did not hand out is a
  * 400 VALIDATION_FAILED, never a 5xx.
  */
-import { appError } from '../../http/errors.js';
-import { isId } from '../../http/schemas.js';
+import { appError } from './errors.js';
+import { isId } from './schemas.js';
 
 export function encodeCursor(lastId: string): string {
   return Buffer.from(`i:${lastId}`, 'utf8').toString('base64url');
