@@ -12,13 +12,14 @@ import { Ajv } from 'ajv';
 import addFormatsPlugin from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Config } from './config.js';
-import { type Auth, installAccessControl } from './http/auth.js';
+import { installAccessControl } from './http/auth.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { appError } from './http/errors.js';
 import { operationsRoutes, type Readiness } from './http/operations.js';
 import { Problem } from './http/schemas.js';
 import { installStreams } from './http/streams.js';
 import type { Metrics } from './infra/metrics.js';
+import type { Auth } from './infra/tokens.js';
 import type { ComposedModule } from './kernel/compose.js';
 
 /** What the app needs from the runtime; nothing else of it is reachable from HTTP. */

@@ -13,7 +13,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
-import { Auth } from '../http/auth.js';
 import { type Admissions, createAdmissions } from './admission/index.js';
 import { type Commits, createCommits } from './commits.js';
 import { type Locks, processLocks, redisLocks } from './locks.js';
@@ -28,6 +27,7 @@ import {
   type RedisSubscriber,
 } from './redis/client.js';
 import { createKeys, type Keys } from './redis/keys.js';
+import { Auth } from './tokens.js';
 import { noopTracer, type Tracer } from './tracing.js';
 
 export interface Infra {

@@ -10,9 +10,10 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { buildApp } from '../../src/app.js';
-import { Auth, userOf } from '../../src/http/auth.js';
+import { userOf } from '../../src/http/auth.js';
 import type { Infra } from '../../src/infra/index.js';
 import { Metrics } from '../../src/infra/metrics.js';
+import { Auth } from '../../src/infra/tokens.js';
 import { compose } from '../../src/kernel/compose.js';
 import type { AnyModuleDefinition } from '../../src/kernel/module.js';
 import {

@@ -4,7 +4,7 @@
  */
 import { jwtVerify, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { Auth } from '../../src/http/auth.js';
+import { Auth } from '../../src/infra/tokens.js';
 
 const SECRET = 'unit-test-secret-unit-test-secret-0123456789';
 const auth = new Auth(SECRET, 'admin-token-admin-token');

@@ -2,7 +2,7 @@
  * Users and their bearer tokens. A token is signed for every user created (one or in bulk); the
  * bulk path signs synchronously, so 10,000 tokens do not stall the event loop on WebCrypto.
  */
-import type { Auth } from '../../http/auth.js';
+import type { Auth } from '../../infra/tokens.js';
 import type { UserRow, UsersRepository } from './repository.js';
 
 export interface UserWithToken extends UserRow {
