@@ -203,12 +203,18 @@ describe('readiness', () => {
   });
 
   it("reports PostgreSQL and every module's health check", async () => {
+    await server.runtime.startBackground(); // resolves once every module's background work started
     const res = await server.app.inject({ method: 'GET', url: '/readyz' });
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect(body.status).toBe('ready');
     expect(body.checks.postgres).toEqual({ status: 'up' });
     expect(body.checks.coupons).toEqual({ status: 'up', detail: 'memory gate, breaker closed' });
+    expect(body.checks.catalog).toEqual({ status: 'up', detail: 'memory read cache, breaker closed' });
+    expect(body.checks.outbox).toMatchObject({
+      status: 'up',
+      detail: expect.stringMatching(/^relay running/),
+    });
   });
 
   it('answers 503 while draining', async () => {

@@ -28,6 +28,10 @@ export default defineModule({
       infra.metrics,
       infra.log,
     );
-    return { service: catalog, routes: catalogRoutes(catalog, infra.config.bodyLimit) };
+    return {
+      service: catalog,
+      routes: catalogRoutes(catalog, infra.config.bodyLimit),
+      health: () => catalog.health(),
+    };
   },
 });

@@ -43,6 +43,15 @@ export class CatalogService {
     return this.cache.kind;
   }
 
+  /** Degraded while the cache breaker is open (reads go to PostgreSQL: slower, same answers). */
+  health(): { status: 'up' | 'degraded'; detail: string } {
+    const open = this.breaker.state === CircuitState.Open || this.breaker.state === CircuitState.Isolated;
+    return {
+      status: open ? 'degraded' : 'up',
+      detail: `${this.cache.kind} read cache, breaker ${open ? 'open (reads from PostgreSQL)' : 'closed'}`,
+    };
+  }
+
   create(p: NewProduct): Promise<ProductRow> {
     return this.repo.create(p);
   }

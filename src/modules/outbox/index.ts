@@ -41,6 +41,7 @@ export default defineModule({
     let janitor: NodeJS.Timeout | null = null;
     return {
       service: relay,
+      health: () => relay.health(),
       start() {
         relay.start();
         janitor = setInterval(() => {

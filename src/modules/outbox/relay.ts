@@ -43,6 +43,8 @@ export class OutboxRelay {
   private loops: Promise<void>[] = [];
   private wake: (() => void)[] = [];
   private lastLag = 0;
+  /** Age of the oldest undelivered event per destination at the last measurement, in seconds. */
+  private lag = { local: 0, webhook: 0 };
 
   constructor(
     private readonly pool: Pool,
@@ -172,10 +174,20 @@ export class OutboxRelay {
     return n === limit;
   }
 
+  /** Degraded when local delivery (notifications, best sellers) lags by more than a minute. */
+  health(): { status: 'up' | 'degraded'; detail: string } {
+    const { local, webhook } = this.lag;
+    return {
+      status: local > 60 ? 'degraded' : 'up',
+      detail: `relay ${this.stopped ? 'stopped' : 'running'}; oldest undelivered event: local ${Math.round(local)} s, webhook ${Math.round(webhook)} s`,
+    };
+  }
+
   private async updateLag(): Promise<void> {
     if (Date.now() - this.lastLag < 1_000) return;
     this.lastLag = Date.now();
     const lag = await this.repo.lag();
+    this.lag = lag;
     this.metrics.outboxLag.set({ destination: 'local' }, lag.local);
     this.metrics.outboxLag.set({ destination: 'webhook' }, lag.webhook);
   }
