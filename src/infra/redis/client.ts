@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 
 const LUA_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lua');
 
@@ -22,8 +22,12 @@ export interface ScriptCommands {
   ): Promise<number>;
 }
 
-/** The command client modules use (scripts loaded). */
-export type RedisClient = Redis & ScriptCommands;
+/**
+ * The command client modules use (scripts loaded). Typed as what one server and a Redis Cluster
+ * have in common, so infra can hand out an ioredis `Cluster` (every script's keys share a hash
+ * tag, hence one slot) without a module changing.
+ */
+export type RedisClient = (Redis | Cluster) & ScriptCommands;
 
 /** A connection of its own for SUBSCRIBE (a subscribed connection can run no other command). */
 export type RedisSubscriber = Redis;
@@ -32,7 +36,7 @@ export type RedisSubscriber = Redis;
  * Registers every `lua/<name>-<numberOfKeys>.lua` file as a command (EVALSHA with EVAL fallback,
  * the BullMQ way). Scripts are read once at start, never built at run time.
  */
-export function loadScripts(redis: Redis): RedisClient {
+export function loadScripts(redis: Redis | Cluster): RedisClient {
   for (const file of readdirSync(LUA_DIR)) {
     const m = /^(\w+)-(\d+)\.lua$/.exec(file);
     if (!m) continue;
