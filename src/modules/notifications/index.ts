@@ -1,10 +1,11 @@
 import { defineModule } from '../../kernel/module.js';
 import { NotificationsRepository } from './repository.js';
 import { notificationsRoutes } from './routes.js';
+import { NotificationsService } from './service.js';
 
 declare module '../../kernel/module.js' {
   interface ModuleServices {
-    notifications: NotificationsRepository;
+    notifications: NotificationsService;
   }
 }
 
@@ -15,7 +16,7 @@ export default defineModule({
   dependsOn: [],
   prefix: '/api/v1',
   create({ infra }) {
-    const notifications = new NotificationsRepository(infra.postgres());
+    const notifications = new NotificationsService(new NotificationsRepository(infra.postgres()));
     return { service: notifications, routes: notificationsRoutes(notifications) };
   },
 });

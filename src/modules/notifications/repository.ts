@@ -1,9 +1,12 @@
-/**
- * The notifications module: one notification per delivered event for the event's user. Delivery is
- * at least once, so `record` is idempotent: the unique key on event_id drops redeliveries.
- */
+/** Notifications SQL: the unique key on event_id makes an insert of a redelivered event a no-op. */
 import type { Pool } from '../../infra/postgres/pool.js';
-import type { OutboxEvent } from '../outbox/events.js';
+
+export interface NewNotification {
+  eventId: string;
+  userId: string;
+  kind: string;
+  message: string;
+}
 
 export interface NotificationRow {
   id: string;
@@ -13,29 +16,22 @@ export interface NotificationRow {
   createdAt: Date;
 }
 
-function describe(e: OutboxEvent): { kind: string; message: string } {
-  const p = e.payload;
-  if (e.topic === 'order.paid') {
-    return { kind: 'ORDER_PAID', message: `Order ${String(p.orderId)} is paid: ${String(p.total)} points.` };
-  }
-  return {
-    kind: 'COUPON_ISSUED',
-    message: `Coupon ${String(p.couponId)} is yours (user coupon ${String(p.userCouponId)}).`,
-  };
-}
-
 export class NotificationsRepository {
   constructor(private readonly pool: Pool) {}
 
-  /** Records one notification per event; returns how many were new (the rest were redeliveries). */
-  async record(events: OutboxEvent[]): Promise<number> {
-    if (events.length === 0) return 0;
-    const d = events.map(describe);
+  /** Inserts notifications; one per event id at most (redeliveries are dropped). Returns how many were new. */
+  async insert(rows: NewNotification[]): Promise<number> {
+    if (rows.length === 0) return 0;
     const res = await this.pool.query(
       `INSERT INTO notifications (event_id, user_id, kind, message)
        SELECT e, u, k, m FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS t(e, u, k, m)
        ON CONFLICT (event_id) DO NOTHING`,
-      [events.map((e) => e.id), events.map((e) => e.userId), d.map((x) => x.kind), d.map((x) => x.message)],
+      [
+        rows.map((r) => r.eventId),
+        rows.map((r) => r.userId),
+        rows.map((r) => r.kind),
+        rows.map((r) => r.message),
+      ],
     );
     return res.rowCount ?? 0;
   }

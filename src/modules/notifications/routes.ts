@@ -3,10 +3,10 @@ import { Type } from '@sinclair/typebox';
 import { userOf } from '../../http/auth.js';
 import { decodeCursor, pageOf } from '../../http/pagination.js';
 import { ProblemResponses } from '../../http/schemas.js';
-import type { NotificationsRepository } from './repository.js';
+import type { NotificationsService } from './service.js';
 
 export const notificationsRoutes =
-  (notifications: NotificationsRepository): FastifyPluginAsyncTypebox =>
+  (notifications: NotificationsService): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.get(
       '/me/notifications',

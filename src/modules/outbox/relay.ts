@@ -11,7 +11,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Metrics } from '../../infra/metrics.js';
 import { type Pool, withTransaction } from '../../infra/postgres/pool.js';
-import type { NotificationsRepository } from '../notifications/repository.js';
+import type { NotificationsService } from '../notifications/service.js';
 import type { RankingService } from '../ranking/service.js';
 import type { OrderPaidPayload } from './events.js';
 import type { ClaimedEvent, OutboxRepository } from './repository.js';
@@ -49,7 +49,7 @@ export class OutboxRelay {
   constructor(
     private readonly pool: Pool,
     private readonly repo: OutboxRepository,
-    private readonly notifications: NotificationsRepository,
+    private readonly notifications: NotificationsService,
     private readonly ranking: RankingService,
     private readonly webhook: WebhookSender | null,
     private readonly metrics: Metrics,
