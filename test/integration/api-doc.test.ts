@@ -1,0 +1,60 @@
+/**
+ * docs/api.md is checked against the served OpenAPI document: every /api operation the server
+ * serves has its `### \`METHOD /path\` (access) → status` heading in the reference, with the same
+ * access and success status, and every such heading names an operation the server serves.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createDatabaseFor,
+  startTestServer,
+  type TestDatabase,
+  type TestServer,
+} from '../support/harness.js';
+
+interface Operation {
+  security?: Record<string, unknown>[];
+  responses?: Record<string, unknown>;
+}
+
+const HEADING =
+  /^### `(GET|POST|PUT|PATCH|DELETE) (\/api\/[^`?\s]*)(?:\?[^`]*)?` \((public|user|admin)\) → (\d{3})/;
+
+function accessOf(op: Operation): 'public' | 'user' | 'admin' {
+  const scheme = Object.keys(op.security?.[0] ?? {})[0];
+  return scheme === 'adminToken' ? 'admin' : scheme === 'bearerAuth' ? 'user' : 'public';
+}
+
+describe('docs/api.md against the served OpenAPI document', () => {
+  let db: TestDatabase;
+  let server: TestServer;
+  beforeAll(async () => {
+    db = await createDatabaseFor('embedded');
+    server = await startTestServer(db);
+  });
+  afterAll(async () => {
+    await server?.close();
+    await db?.drop();
+  });
+
+  it('documents exactly the served /api operations, with their access and success status', async () => {
+    const res = await server.app.inject({ method: 'GET', url: '/docs/json' });
+    expect(res.statusCode).toBe(200);
+    const paths = res.json().paths as Record<string, Record<string, Operation>>;
+    const served = new Map<string, string>();
+    for (const [p, ops] of Object.entries(paths)) {
+      if (!p.startsWith('/api/')) continue;
+      for (const [method, op] of Object.entries(ops)) {
+        const ok = Object.keys(op.responses ?? {}).find((s) => /^2\d\d$/.test(s)) ?? '200';
+        served.set(`${method.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`, `${accessOf(op)} ${ok}`);
+      }
+    }
+    const documented = new Map<string, string>();
+    for (const line of readFileSync('docs/api.md', 'utf8').split('\n')) {
+      const m = HEADING.exec(line);
+      if (m) documented.set(`${m[1]} ${m[2]}`, `${m[3]} ${m[4]}`);
+    }
+    expect(served.size).toBeGreaterThan(10);
+    expect(Object.fromEntries([...documented].sort())).toEqual(Object.fromEntries([...served].sort()));
+  });
+});
