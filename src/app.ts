@@ -70,6 +70,8 @@ export async function buildApp(parts: AppParts, logger?: FastifyBaseLogger): Pro
   });
 
   await app.register(swagger, {
+    // Shared schemas appear under their own names (components.schemas.Problem), not def-0.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
     openapi: {
       info: {
         title: 'stampede API',
