@@ -20,6 +20,87 @@ export interface ScriptCommands {
     ttlSeconds: number,
     ...pairs: (string | number)[]
   ): Promise<number>;
+  roomJoin(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    k5: string,
+    k6: string,
+    userId: string,
+    nowMs: number,
+    opened: '1' | '0',
+  ): Promise<[0] | [1 | 2, string, number]>;
+  roomGet(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    userId: string,
+    nowMs: number,
+    heartbeat: '1' | '0',
+  ): Promise<[0] | [1] | [2, string, number]>;
+  roomRemove(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    k5: string,
+    k6: string,
+    userId: string,
+  ): Promise<[0] | [1, string]>;
+  /** ioredis flattens array arguments: `userIds` may be long without spreading. */
+  roomOpen(k1: string, k2: string, k3: string, k4: string, k5: string, userIds: string[]): Promise<number[]>;
+  roomTick(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    k5: string,
+    k6: string,
+    nowMs: number,
+    idleBeforeMs: number,
+    maxActive: number | '',
+    admitMax: number,
+    scanLimit: number,
+  ): Promise<[0] | [1, string[], string[], string[]]>;
+  roomAdmit(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    k5: string,
+    nowMs: number,
+    passExpiresAtMs: number,
+    userIds: string[],
+  ): Promise<number[]>;
+  roomComplete(k1: string, k2: string, k3: string, userId: string): Promise<number>;
+  roomCounts(k1: string, k2: string, k3: string, k4: string): Promise<[0] | [1, number, number, number]>;
+  /** `fields`: six per entry (see roomStage-5.lua), flattened by ioredis. */
+  roomStage(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    k5: string,
+    nowMs: number,
+    fields: (string | number)[],
+  ): Promise<number>;
+  roomLoad(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    k5: string,
+    k6: string,
+    k7: string,
+    k8: string,
+    k9: string,
+    k10: string,
+    k11: string,
+    k12: string,
+    lastSeq: number,
+  ): Promise<number>;
 }
 
 /**

@@ -15,6 +15,38 @@ export interface UnitKeys {
   staging(id: string): string;
 }
 
+/**
+ * The keys of one waiting room; see src/modules/waiting-rooms/redis-gate.ts. All carry the hash tag
+ * `{room:<id>}` (one Redis Cluster slot per room).
+ */
+export interface RoomKeys {
+  /** Present once the room is loaded (string). Absent = NOT_LOADED: every other key is then ignored. */
+  loaded: string;
+  /** The highest join sequence handed out so far (string int). */
+  seq: string;
+  /** User → packed entry `<status>|<seq>|<joinedAt>|<admittedAt>|<passExpiresAt>` (hash). */
+  entries: string;
+  /** Waiting entries with a sequence: user by join sequence (sorted set; ZRANK is the place). */
+  waiting: string;
+  /** Waiting entries without a sequence (joined before the opening): user by join time (sorted set). */
+  prequeue: string;
+  /** Admitted entries: user by pass expiry in ms, +inf when none (sorted set). */
+  active: string;
+  /** Every waiting entry: user by last heartbeat in ms (sorted set). */
+  beats: string;
+  /** The staging keys of one load (a random token per load, so concurrent loads never mix). */
+  staging(token: string): RoomStagingKeys;
+}
+
+/** Keys a room is rebuilt under before one script renames them over the live ones. */
+export interface RoomStagingKeys {
+  entries: string;
+  waiting: string;
+  prequeue: string;
+  active: string;
+  beats: string;
+}
+
 export interface Keys {
   /** The admission-gate keys of one kind of unit ('coupon', ...). */
   units(unit: string): UnitKeys;
@@ -34,6 +66,8 @@ export interface Keys {
   rankingApplied(day: string): string;
   /** Present once the ranking has been rebuilt from PostgreSQL since Redis last lost its data. */
   rankingBuilt(): string;
+  /** The waiting-room gate keys of one room. */
+  room(roomId: string): RoomKeys;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -59,5 +93,24 @@ export function createKeys(prefix: string): Keys {
     rankingDay: (day) => `${prefix}{ranking}:day:${day}`,
     rankingApplied: (day) => `${prefix}{ranking}:applied:${day}`,
     rankingBuilt: () => `${prefix}{ranking}:built`,
+    room: (roomId) => {
+      const tag = `${prefix}{room:${roomId}}`;
+      return {
+        loaded: `${tag}:loaded`,
+        seq: `${tag}:seq`,
+        entries: `${tag}:entries`,
+        waiting: `${tag}:waiting`,
+        prequeue: `${tag}:prequeue`,
+        active: `${tag}:active`,
+        beats: `${tag}:beats`,
+        staging: (token) => ({
+          entries: `${tag}:staging:${token}:entries`,
+          waiting: `${tag}:staging:${token}:waiting`,
+          prequeue: `${tag}:staging:${token}:prequeue`,
+          active: `${tag}:staging:${token}:active`,
+          beats: `${tag}:staging:${token}:beats`,
+        }),
+      };
+    },
   };
 }
