@@ -2,6 +2,7 @@
  * Environment → typed configuration, read once and validated at start.
  * A bad value throws a ConfigError whose message names the variable and what is allowed.
  */
+import { isIP } from 'node:net';
 import path from 'node:path';
 
 export type Mode = 'embedded' | 'cluster';
@@ -49,7 +50,32 @@ export interface Config {
   /** Concurrent order group-commit transactions. Orders of one batch share hot rows (products), so
    * concurrent batches mostly wait on each other's locks; one at a time makes the largest batches. */
   orderCommitConcurrency: number;
+  /** Rate limits on the /api routes are enforced (false: no request is ever limited). */
+  rateLimitEnabled: boolean;
+  /** Requests one user (the bearer token's user, on user routes) may send per minute. */
+  rateLimitUserPerMinute: number;
+  /** Requests one client address may send per minute, whoever it authenticates as. */
+  rateLimitIpPerMinute: number;
+  /** Admin routes (`access: 'admin'`) are not rate-limited. */
+  rateLimitExemptAdmin: boolean;
+  /** Requests from a loopback address (127.0.0.0/8, ::1) are not rate-limited. */
+  rateLimitAllowLoopback: boolean;
+  /**
+   * Addresses and CIDR ranges of reverse proxies whose X-Forwarded-For is believed when the rate
+   * limiter picks the client address; empty = the TCP peer is the client (the header is ignored).
+   */
+  rateLimitTrustedProxies: readonly string[];
 }
+
+/** The rate-limit settings a config without them (a programmatic one) gets. */
+export const RATE_LIMIT_DEFAULTS = {
+  rateLimitEnabled: true,
+  rateLimitUserPerMinute: 600,
+  rateLimitIpPerMinute: 6000,
+  rateLimitExemptAdmin: true,
+  rateLimitAllowLoopback: false,
+  rateLimitTrustedProxies: [],
+} as const satisfies Partial<Config>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -83,6 +109,34 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
     throw new ConfigError(`${name} must start with ${protocols.join(' or ')}; got "${parsed.protocol}".`);
   }
   return raw;
+}
+
+function bool(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = raw.trim().toLowerCase();
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new ConfigError(`${name} must be true or false; got "${raw}".`);
+}
+
+/** A comma-separated list of IP addresses and CIDR ranges (`10.0.0.0/8`, `fd00::/8`). */
+function addressList(env: Env, name: string): string[] {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return [];
+  return raw.split(',').map((part) => {
+    const entry = part.trim();
+    const [address, bits, ...rest] = entry.split('/');
+    const family = isIP(address ?? '');
+    const prefixOk =
+      bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (!family || !prefixOk || rest.length > 0) {
+      throw new ConfigError(
+        `${name} must be a comma-separated list of IP addresses or CIDR ranges (e.g. 10.0.0.0/8); got "${entry}".`,
+      );
+    }
+    return entry;
+  });
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -142,5 +196,27 @@ export function loadConfig(env: Env = process.env): Config {
     outboxWebhookTimeoutMs: int(env, 'OUTBOX_WEBHOOK_TIMEOUT_MS', 5_000, 100, 60_000),
     outboxMaxYieldMs: int(env, 'OUTBOX_MAX_YIELD_MS', 5_000, 0, 600_000),
     orderCommitConcurrency: int(env, 'ORDER_COMMIT_CONCURRENCY', 1, 1, 64),
+    rateLimitEnabled: bool(env, 'RATE_LIMIT_ENABLED', RATE_LIMIT_DEFAULTS.rateLimitEnabled),
+    rateLimitUserPerMinute: int(
+      env,
+      'RATE_LIMIT_USER_PER_MINUTE',
+      RATE_LIMIT_DEFAULTS.rateLimitUserPerMinute,
+      1,
+      1_000_000_000,
+    ),
+    rateLimitIpPerMinute: int(
+      env,
+      'RATE_LIMIT_IP_PER_MINUTE',
+      RATE_LIMIT_DEFAULTS.rateLimitIpPerMinute,
+      1,
+      1_000_000_000,
+    ),
+    rateLimitExemptAdmin: bool(env, 'RATE_LIMIT_EXEMPT_ADMIN', RATE_LIMIT_DEFAULTS.rateLimitExemptAdmin),
+    rateLimitAllowLoopback: bool(
+      env,
+      'RATE_LIMIT_ALLOW_LOOPBACK',
+      RATE_LIMIT_DEFAULTS.rateLimitAllowLoopback,
+    ),
+    rateLimitTrustedProxies: addressList(env, 'RATE_LIMIT_TRUSTED_PROXIES'),
   };
 }
