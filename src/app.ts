@@ -16,19 +16,24 @@ import { installAccessControl } from './http/auth.js';
 import { installErrorHandling } from './http/error-handler.js';
 import { appError } from './http/errors.js';
 import { operationsRoutes, type Readiness } from './http/operations.js';
+import { installRateLimits, type RateLimitSettings } from './http/rate-limit.js';
 import { Problem } from './http/schemas.js';
 import { installStreams } from './http/streams.js';
+import type { Infra } from './infra/index.js';
 import type { Metrics } from './infra/metrics.js';
 import type { Auth } from './infra/tokens.js';
 import type { ComposedModule } from './kernel/compose.js';
 
 /** What the app needs from the runtime; nothing else of it is reachable from HTTP. */
 export interface AppParts {
-  config: Pick<Config, 'bodyLimit'>;
+  /** Rate-limit settings left out take their defaults (limits on). */
+  config: Pick<Config, 'bodyLimit'> & Partial<RateLimitSettings>;
   metrics: Metrics;
   tokens: Auth;
   modules: readonly ComposedModule[];
   readiness(): Promise<Readiness>;
+  /** Cluster mode's Redis, where rate-limit counters are shared; absent: counted in this process. */
+  infra?: Pick<Infra, 'redis'>;
 }
 
 // ajv-formats is CommonJS with a default export.
@@ -113,6 +118,7 @@ export async function buildApp(parts: AppParts, logger?: FastifyBaseLogger): Pro
   });
 
   installAccessControl(app, parts.tokens);
+  await installRateLimits(app, { config: parts.config, redis: parts.infra?.redis() ?? null });
   installStreams(app, metrics);
   // WebSocket routes (`{ websocket: true }`) upgrade only after the access hook ran. A drain ends
   // every socket with 1001 (going away): clients reconnect elsewhere, and app.close() never waits.
