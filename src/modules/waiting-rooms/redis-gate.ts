@@ -17,8 +17,9 @@ import type {
 const LOAD_CHUNK = 5_000;
 
 /**
- * At most this many pass expiries and this many idle drops per tick scan (see roomTick-6.lua): one
- * tick's work is bounded; the rest is handled by the next tick.
+ * At most this many pass expiries and this many idle drops per tick (see roomTick-6.lua): one tick's
+ * work is bounded. What is left over is handled by the next ticks; meanwhile a tick names no
+ * candidate at or behind a left-over idle entry (fewer candidates, never a wrong one).
  */
 export const TICK_SCAN_LIMIT = 10_000;
 
@@ -65,8 +66,10 @@ function decodeEntry(userId: string, packed: string, position: number): GateEntr
  * the hash tag `{room:<id>}` (one Redis Cluster slot); script codes become typed results here only.
  *
  * `join` and `get` are one round trip each and O(log n) (ZRANK; no loop). `tick` is bounded by
- * TICK_SCAN_LIMIT expiries and idle drops per call. `load` stages the snapshot in chunks under keys
- * of its own and publishes it with one script (RENAME), so a reader never sees a half-loaded room.
+ * TICK_SCAN_LIMIT expiries and idle drops per call; it lists `expired` by pass expiry and `dropped`
+ * by last heartbeat (ties by user id), the same users as the memory gate. `load` stages the snapshot
+ * in chunks under keys of its own and publishes it with one script (RENAME), so a reader never sees
+ * a half-loaded room.
  */
 export class RedisWaitingRoomGate implements WaitingRoomGate {
   readonly kind = 'redis' as const;

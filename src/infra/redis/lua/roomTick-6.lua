@@ -3,11 +3,11 @@
   slot frees), waiting entries without a heartbeat since the cutoff become EXPIRED, and the next
   candidates are named in queue order WITHOUT being moved (the caller records them, then admits).
 
-  Work is bounded: at most ARGV[5] expiries and ARGV[5] idle drops per scan (ZRANGEBYSCORE with a
-  LIMIT); what is left over is handled by the next tick. An idle entry left over by a full scan is
-  never named a candidate: each candidate's heartbeat is checked (O(1)) and an idle one is dropped
-  there (at most ARGV[5] more); if that bound is reached, naming stops, so a tick may name fewer
-  candidates, never a wrong one. Cost: O((expired + dropped + candidates) log n).
+  Work is bounded: at most ARGV[5] expiries and ARGV[5] idle drops per tick (ZRANGEBYSCORE with a
+  LIMIT); what is left over is handled by the next tick. An idle entry left over is never named a
+  candidate: each candidate's heartbeat is checked (O(1)) and naming stops at the first idle one,
+  so a tick with more idle entries than the LIMIT may name fewer candidates, never a wrong one.
+  Cost: O((expired + dropped + candidates) log n).
 
   KEYS[1] loaded    (string)  present once the room is loaded; absent = NOT_LOADED
   KEYS[2] entries   (hash)    user -> packed entry "<status>|<seq>|<joinedAt>|<admittedAt>|<passExpiresAt>"
@@ -20,7 +20,7 @@
   ARGV[2] idle cutoff, ms: waiting entries whose last heartbeat is before it are dropped
   ARGV[3] concurrency cap (max admitted at once), '' = none
   ARGV[4] rate budget: at most this many candidates
-  ARGV[5] at most this many expiries, and this many idle drops, per scan
+  ARGV[5] at most this many expiries, and this many idle drops, per tick
 
   Returns {0} when NOT_LOADED, else {1, expired users, dropped users, candidate users}: expired
   oldest pass first, dropped oldest heartbeat first, candidates in queue order.
@@ -54,7 +54,8 @@ local function drop(user)
     dropped[#dropped + 1] = user
   end
 end
-for _, user in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(' .. ARGV[2], 'LIMIT', 0, limit)) do
+local idle = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(' .. ARGV[2], 'LIMIT', 0, limit)
+for _, user in ipairs(idle) do
   drop(user)
 end
 
@@ -68,26 +69,13 @@ end
 want = math.min(math.ceil(want), redis.call('ZCARD', KEYS[3]))
 
 local candidates = {}
-local idleSeen = 0
-local stop = false
-while not stop and #candidates < want do
-  -- Ranks below #candidates are the candidates named so far (dropped entries left the queue).
-  local batch = redis.call('ZRANGE', KEYS[3], #candidates, want - 1)
-  if #batch == 0 then
-    break
-  end
-  for _, user in ipairs(batch) do
+if want > 0 then
+  for _, user in ipairs(redis.call('ZRANGE', KEYS[3], 0, want - 1)) do
     local beat = redis.call('ZSCORE', KEYS[6], user)
     if beat and tonumber(beat) < idleBefore then
-      if idleSeen >= limit then
-        stop = true
-        break
-      end
-      idleSeen = idleSeen + 1
-      drop(user)
-    else
-      candidates[#candidates + 1] = user
+      break
     end
+    candidates[#candidates + 1] = user
   end
 end
 
