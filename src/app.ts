@@ -17,7 +17,7 @@ import { installErrorHandling } from './http/error-handler.js';
 import { appError } from './http/errors.js';
 import { operationsRoutes, type Readiness } from './http/operations.js';
 import { installRateLimits, type RateLimitSettings } from './http/rate-limit.js';
-import { Problem } from './http/schemas.js';
+import { addTextPartKeywords, Problem, textPartSchema } from './http/schemas.js';
 import { installStreams } from './http/streams.js';
 import type { Infra } from './infra/index.js';
 import type { Metrics } from './infra/metrics.js';
@@ -52,7 +52,8 @@ export async function buildApp(parts: AppParts, logger?: FastifyBaseLogger): Pro
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Query strings and path params are text, so they are coerced ("20" → 20); JSON bodies are typed
-  // already, so they are validated strictly: {"amount": "100"} is a 400, not a silent 100.
+  // already, so they are validated strictly: {"amount": "100"} is a 400, not a silent 100. Integers
+  // in text parts are read from decimal digits only, never coerced (textPartSchema in src/http/schemas.ts).
   const strict = addFormats(
     new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false }),
   );
@@ -60,8 +61,11 @@ export async function buildApp(parts: AppParts, logger?: FastifyBaseLogger): Pro
     new Ajv({ coerceTypes: 'array', removeAdditional: false, useDefaults: true, allErrors: false }),
   );
   for (const ajv of [strict, coercing]) ajv.addKeyword('kind').addKeyword('modifier');
+  addTextPartKeywords(coercing);
   app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? strict : coercing).compile(schema as object),
+    httpPart === 'body'
+      ? strict.compile(schema as object)
+      : coercing.compile(textPartSchema(schema, httpPart ?? 'schema') as object),
   );
 
   app.addSchema(Problem);

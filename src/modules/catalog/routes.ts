@@ -2,16 +2,16 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { appError } from '../../http/errors.js';
 import { decodeCursor, pageOf } from '../../http/pagination.js';
-import { IdParam, isId, ProblemResponses } from '../../http/schemas.js';
+import { IdParam, isId, PageQuery, ProblemResponses, Text } from '../../http/schemas.js';
 import type { ProductRow } from './repository.js';
 import type { CatalogService } from './service.js';
 
 export const ProductInput = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' }),
+    name: Text({ max: 200 }),
     price: Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'points' }),
     stock: Type.Integer({ minimum: 0, maximum: 1_000_000_000 }),
-    description: Type.Optional(Type.String({ maxLength: 2000 })),
+    description: Type.Optional(Text({ min: 0, max: 2000, multiline: true })),
   },
   { additionalProperties: false },
 );
@@ -85,10 +85,7 @@ export const catalogRoutes =
         schema: {
           tags: ['catalog'],
           summary: 'Products in id order, a page at a time (stock lags by at most 1 s)',
-          querystring: Type.Object({
-            cursor: Type.Optional(Type.String({ maxLength: 64 })),
-            limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-          }),
+          querystring: PageQuery,
           response: {
             200: Type.Object({ items: Type.Array(ProductSummary), nextCursor: Type.Optional(Type.String()) }),
             ...ProblemResponses,

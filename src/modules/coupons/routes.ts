@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { userOf } from '../../http/auth.js';
 import { appError } from '../../http/errors.js';
-import { IdParam, isId, ProblemResponses } from '../../http/schemas.js';
+import { IdParam, isId, ProblemResponses, Text } from '../../http/schemas.js';
 import type { CouponRow } from './repository.js';
 import type { CouponsService } from './service.js';
 
@@ -60,7 +60,7 @@ export const couponsRoutes =
           summary: 'Create an FCFS coupon drop',
           body: Type.Object(
             {
-              name: Type.String({ minLength: 1, maxLength: 200 }),
+              name: Text({ max: 200 }),
               discount: Discount,
               quantity: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
               startsAt: Type.Optional(Type.String({ format: 'date-time' })),

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { userOf } from '../../http/auth.js';
 import { decodeCursor, pageOf } from '../../http/pagination.js';
-import { ProblemResponses } from '../../http/schemas.js';
+import { PageQuery, ProblemResponses } from '../../http/schemas.js';
 import type { NotificationsService } from './service.js';
 
 export const notificationsRoutes =
@@ -15,10 +15,7 @@ export const notificationsRoutes =
         schema: {
           tags: ['notifications'],
           summary: 'Notifications of the user (one per paid order or issued coupon), newest first',
-          querystring: Type.Object({
-            cursor: Type.Optional(Type.String({ maxLength: 64 })),
-            limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-          }),
+          querystring: PageQuery,
           response: {
             200: Type.Object({
               items: Type.Array(

@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { userOf } from '../../http/auth.js';
 import { appError } from '../../http/errors.js';
 import { decodeCursor, pageOf } from '../../http/pagination.js';
-import { IdParam, isId, ProblemResponses } from '../../http/schemas.js';
+import { IdParam, IdText, isId, PageQuery, ProblemResponses } from '../../http/schemas.js';
 import { IdempotencyHeaders, requestHash } from '../idempotency/service.js';
 import type { OrderView } from './repository.js';
 import type { OrdersService } from './service.js';
@@ -34,14 +34,14 @@ const NewOrderBody = Type.Object(
     items: Type.Array(
       Type.Object(
         {
-          productId: Type.String({ minLength: 1, maxLength: 40 }),
+          productId: IdText,
           quantity: Type.Integer({ minimum: 1, maximum: 1000 }),
         },
         { additionalProperties: false },
       ),
       { minItems: 1, maxItems: 100, description: 'each productId at most once' },
     ),
-    userCouponId: Type.Optional(Type.String({ minLength: 1, maxLength: 40 })),
+    userCouponId: Type.Optional(IdText),
   },
   { additionalProperties: false },
 );
@@ -101,10 +101,7 @@ export const ordersRoutes =
         schema: {
           tags: ['orders'],
           summary: "The user's orders, newest first",
-          querystring: Type.Object({
-            cursor: Type.Optional(Type.String({ maxLength: 64 })),
-            limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-          }),
+          querystring: PageQuery,
           response: {
             200: Type.Object({ items: Type.Array(Order), nextCursor: Type.Optional(Type.String()) }),
             ...ProblemResponses,

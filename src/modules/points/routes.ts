@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { userOf } from '../../http/auth.js';
 import { decodeCursor, pageOf } from '../../http/pagination.js';
-import { ProblemResponses } from '../../http/schemas.js';
+import { PageQuery, ProblemResponses } from '../../http/schemas.js';
 import { IdempotencyHeaders, requestHash } from '../idempotency/service.js';
 import type { PointsService } from './service.js';
 import { CHARGE_ROUTE } from './service.js';
@@ -61,10 +61,7 @@ export const pointsRoutes =
           tags: ['points'],
           summary:
             'Ledger of the wallet, newest first; amount is signed (USE < 0) and the rows sum to the balance',
-          querystring: Type.Object({
-            cursor: Type.Optional(Type.String({ maxLength: 64 })),
-            limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-          }),
+          querystring: PageQuery,
           response: {
             200: Type.Object({
               items: Type.Array(

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { ProblemResponses } from '../../http/schemas.js';
+import { ProblemResponses, QueryInteger } from '../../http/schemas.js';
 import type { RankingService } from './service.js';
 
 export const rankingRoutes =
@@ -16,8 +16,8 @@ export const rankingRoutes =
           summary:
             'Best sellers: top products by units sold in paid orders over the last `days` UTC days (today included)',
           querystring: Type.Object({
-            days: Type.Integer({ minimum: 1, maximum: 30, default: 3 }),
-            limit: Type.Integer({ minimum: 1, maximum: 50, default: 5 }),
+            days: QueryInteger({ minimum: 1, maximum: 30, default: 3 }),
+            limit: QueryInteger({ minimum: 1, maximum: 50, default: 5 }),
           }),
           response: {
             200: Type.Object({

@@ -2,11 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { userOf } from '../../http/auth.js';
 import { appError } from '../../http/errors.js';
-import { ProblemResponses } from '../../http/schemas.js';
+import { ProblemResponses, Text } from '../../http/schemas.js';
 import type { UsersService } from './service.js';
 
 const UserWithToken = Type.Object({ id: Type.String(), name: Type.String(), token: Type.String() });
-const Name = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' });
+const Name = Text({ max: 100 });
 
 export const usersRoutes =
   (users: UsersService): FastifyPluginAsyncTypebox =>
@@ -37,7 +37,7 @@ export const usersRoutes =
           body: Type.Object(
             {
               count: Type.Integer({ minimum: 1, maximum: 10_000 }),
-              namePrefix: Type.Optional(Type.String({ minLength: 1, maxLength: 80 })),
+              namePrefix: Type.Optional(Text({ max: 80 })),
             },
             { additionalProperties: false },
           ),
