@@ -13,7 +13,13 @@ import addFormatsPlugin from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Config } from './config.js';
 import { installAccessControl } from './http/auth.js';
-import { installErrorHandling } from './http/error-handler.js';
+import {
+  clientErrorHandler,
+  frameworkErrors,
+  installErrorHandling,
+  installUpgradeRefusals,
+  MAX_PARAM_LENGTH,
+} from './http/error-handler.js';
 import { appError } from './http/errors.js';
 import { operationsRoutes, type Readiness } from './http/operations.js';
 import { installRateLimits, type RateLimitSettings } from './http/rate-limit.js';
@@ -47,8 +53,18 @@ export async function buildApp(parts: AppParts, logger?: FastifyBaseLogger): Pro
     logController: new LogController({ disableRequestLogging: true }),
     // No per-request child logger (it cost ~4% of CPU under load); errors are logged with the route.
     childLoggerFactory: (logger) => logger,
-    return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Refusals are problem+json whoever makes them (src/http/error-handler.ts): the router's, the
+    // HTTP parser's, and the ones Node's server and Fastify would answer in their own format — a
+    // missing Host and a request during the drain are refused by our first hook instead.
+    frameworkErrors,
+    clientErrorHandler,
+    http: { requireHostHeader: false },
+    return503OnClosing: false,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // A request (headers and body) must arrive within 2 minutes (Node's headersTimeout, 60 s, still
+    // bounds the headers); 408 REQUEST_TIMEOUT otherwise. Responses (streams) are not bounded.
+    requestTimeout: 120_000,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Query strings and path params are text, so they are coerced ("20" → 20); JSON bodies are typed
@@ -133,6 +149,7 @@ export async function buildApp(parts: AppParts, logger?: FastifyBaseLogger): Pro
       this.websocketServer.close(() => done());
     },
   });
+  installUpgradeRefusals(app);
   await app.register(operationsRoutes(parts.readiness, metrics));
   for (const m of parts.modules) {
     if (m.instance.routes) await app.register(m.instance.routes, { prefix: m.prefix });
