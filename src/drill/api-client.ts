@@ -2,11 +2,13 @@
  * The drill's own client for setup and audit (admin API, reading users' state). Its requests are
  * NOT recorded in the run's metrics: they are the rehearsal's scaffolding, not the crowd.
  * Transient answers (429, 503, connection errors) are retried a few times with backoff, because
- * an audit must not fail for a momentary refusal; a wrong answer is never retried away.
+ * an audit must not fail for a momentary refusal; a wrong answer is never retried away. A 429
+ * with Retry-After (a rate limit's window) is waited out as asked, at most 60 s at a time and
+ * RATE_LIMIT_WAIT_MS per call in all, without using up those retries.
  */
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import { Agent, request } from 'undici';
-import { DrillRunError } from './errors.js';
+import { AdminTokenRefusedError, DrillRunError } from './errors.js';
 
 export interface ApiAnswer {
   status: number;
@@ -21,10 +23,19 @@ export interface CallOptions {
 }
 
 const RETRIES = 4;
+/** Longest total wait for 429 Retry-After in one call. */
+const RATE_LIMIT_WAIT_MS = 180_000;
+
+function retryAfterMs(header: string | string[] | undefined): number | null {
+  const s = Number(Array.isArray(header) ? header[0] : header);
+  return Number.isFinite(s) && s > 0 ? Math.min(60, s) * 1_000 : null;
+}
 
 export class ApiClient {
   private readonly agent: Agent;
   readonly base: string;
+  /** 429 answers waited out so far (the target rate-limits this client). */
+  rateLimited = 0;
 
   constructor(baseUrl: string, connections = 32, timeoutMs = 60_000) {
     this.base = baseUrl.replace(/\/+$/, '');
@@ -37,6 +48,7 @@ export class ApiClient {
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     if (body !== undefined) headers['content-type'] = 'application/json';
     let lastError = '';
+    let waitedMs = 0;
     for (let attempt = 0; attempt <= RETRIES; attempt++) {
       if (attempt) await sleepMs(100 * 2 ** attempt);
       try {
@@ -52,6 +64,15 @@ export class ApiClient {
           json && typeof json === 'object' && typeof (json as { code?: unknown }).code === 'string'
             ? (json as { code: string }).code
             : null;
+        const wait = res.statusCode === 429 ? retryAfterMs(res.headers['retry-after']) : null;
+        if (wait !== null && waitedMs + wait <= RATE_LIMIT_WAIT_MS) {
+          this.rateLimited++;
+          waitedMs += wait;
+          lastError = `429 ${code ?? ''}`;
+          await sleepMs(wait);
+          attempt--;
+          continue;
+        }
         if ((res.statusCode === 429 || res.statusCode === 503) && attempt < RETRIES) {
           lastError = `${res.statusCode} ${code ?? ''}`;
           continue;
@@ -66,9 +87,17 @@ export class ApiClient {
     );
   }
 
-  /** Calls and insists on `status`; anything else stops the run with the server's answer. */
+  /**
+   * Calls and insists on `status`; anything else stops the run with the server's answer. A 401 or
+   * 403 from an admin endpoint is an AdminTokenRefusedError (the token is wrong, not the data).
+   */
   async must(method: 'GET' | 'POST', path: string, status: number, opts: CallOptions = {}): Promise<unknown> {
     const res = await this.call(method, path, opts);
+    if ((res.status === 401 || res.status === 403) && path.startsWith('/api/v1/admin/')) {
+      throw new AdminTokenRefusedError(
+        `${method} ${path} answered ${res.status}${res.code ? ` ${res.code}` : ''}`,
+      );
+    }
     if (res.status !== status) {
       throw new DrillRunError(
         `${method} ${path} answered ${res.status} (expected ${status}): ${JSON.stringify(res.json)?.slice(0, 300)}`,

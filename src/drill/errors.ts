@@ -28,3 +28,23 @@ export class DrillUsageError extends Error {
 export class DrillRunError extends Error {
   override name = 'DrillRunError';
 }
+
+/**
+ * Where a stampede server's admin token is, for messages about a missing or refused token: a
+ * server started without ADMIN_TOKEN generates one in DATA_DIR/admin-token (DATA_DIR defaults to
+ * ./.data in the server's working directory).
+ */
+export const ADMIN_TOKEN_HINT =
+  'a server started without ADMIN_TOKEN generated one and keeps it in <DATA_DIR>/admin-token ' +
+  '(DATA_DIR defaults to ./.data where it was started): --admin-token "$(cat .data/admin-token)"';
+
+/** An admin endpoint of the target answered 401 or 403 to the drill's admin token. */
+export class AdminTokenRefusedError extends DrillRunError {
+  override name = 'AdminTokenRefusedError';
+  constructor(
+    /** `POST /api/v1/admin/users/bulk answered 401 UNAUTHENTICATED` */
+    readonly answer: string,
+  ) {
+    super(`the target refused the admin token (${answer})`);
+  }
+}

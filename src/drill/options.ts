@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDuration } from './duration.js';
-import { DrillUsageError } from './errors.js';
+import { ADMIN_TOKEN_HINT, DrillUsageError } from './errors.js';
 import type { ExecutorKind } from './executors/types.js';
 import { isProfileName, PROFILE_NAMES, type Profile, resolveProfile } from './profiles.js';
 import { parseThreshold, type Threshold } from './thresholds.js';
@@ -38,6 +38,8 @@ export interface DrillOptions {
   /** Without a target the drill starts its own embedded server. */
   target?: string;
   adminToken?: string;
+  /** Where adminToken came from, for error messages. */
+  adminTokenSource?: '--admin-token' | '$STAMPEDE_ADMIN_TOKEN' | '$ADMIN_TOKEN';
   databaseUrl?: string;
   outDir: string;
   /** null → the scenario's default thresholds. */
@@ -180,9 +182,15 @@ export function parseDrillArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   const thresholds = v.threshold?.length ? v.threshold.map(parseThreshold) : null;
   const target = parseUrl('target', v.target, ['http:', 'https:']);
   const adminToken = v['admin-token'] ?? env.STAMPEDE_ADMIN_TOKEN ?? env.ADMIN_TOKEN;
+  const adminTokenSource =
+    v['admin-token'] !== undefined
+      ? '--admin-token'
+      : env.STAMPEDE_ADMIN_TOKEN !== undefined
+        ? '$STAMPEDE_ADMIN_TOKEN'
+        : '$ADMIN_TOKEN';
   if (target && !adminToken) {
     throw new DrillUsageError(
-      "--target needs the server's admin token: --admin-token T (or $STAMPEDE_ADMIN_TOKEN).",
+      `--target needs the server's admin token: --admin-token T (or $STAMPEDE_ADMIN_TOKEN); ${ADMIN_TOKEN_HINT}.`,
     );
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/Z$/, '');
@@ -197,6 +205,7 @@ export function parseDrillArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
       preAllocatedVUs: int('pre-allocated-vus', v['pre-allocated-vus'], 0, 100_000),
       target,
       adminToken: target ? adminToken : undefined,
+      adminTokenSource: target ? adminTokenSource : undefined,
       databaseUrl: parseUrl('database-url', v['database-url'], ['postgres:', 'postgresql:']),
       outDir: path.resolve(v.out ?? path.join('drill-out', `${scenario}-${stamp}`)),
       thresholds,

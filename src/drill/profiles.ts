@@ -60,6 +60,29 @@ export function isProfileName(s: string): s is ProfileName {
   return (PROFILE_NAMES as readonly string[]).includes(s);
 }
 
+function seconds(ms: number): string {
+  const s = Math.round(ms / 100) / 10;
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  const rest = Math.round(s - m * 60);
+  return rest ? `${m} min ${rest} s` : `${m} min`;
+}
+
+/** A VU curve in words, in the profiles' style: `0 → 200 VUs in 4 s, hold 12 s, down to 0 in 4 s`. */
+export function describeCurve(startVUs: number, stages: readonly Stage[]): string {
+  const parts: string[] = [];
+  let at = startVUs;
+  for (const st of stages) {
+    const d = seconds(st.durationMs);
+    if (st.target === at) parts.push(parts.length ? `hold ${d}` : `${at} VUs for ${d}`);
+    else if (st.target > at)
+      parts.push(parts.length ? `up to ${st.target} in ${d}` : `${at} → ${st.target} VUs in ${d}`);
+    else parts.push(parts.length ? `down to ${st.target} in ${d}` : `${at} → ${st.target} VUs in ${d}`);
+    at = st.target;
+  }
+  return parts.join(', ');
+}
+
 export interface ProfileAdjustments {
   profile?: ProfileName;
   vus?: number;
@@ -97,6 +120,10 @@ export function resolveProfile(a: ProfileAdjustments): Profile {
     const up = (n: number) => (n === 0 ? 0 : Math.max(1, Math.round(n * a.scale)));
     p.startVUs = up(p.startVUs);
     for (const s of p.stages) s.target = up(s.target);
+  }
+  // A named profile's words describe its own numbers; adjusted, it is described as it now runs.
+  if (a.profile && (a.vus !== undefined || a.durationMs !== undefined || a.scale !== 1)) {
+    p.description = describeCurve(p.startVUs, p.stages);
   }
   if (peak(p.startVUs, p.stages) < 1) throw new DrillUsageError('the profile must reach at least 1 VU');
   if (totalDurationMs(p.stages) < 1) throw new DrillUsageError('the profile must last longer than 0 s');

@@ -5,31 +5,45 @@
  * anything starts, so a bad expression costs nothing.
  *
  * Ctrl-C once stops the load gracefully and still audits and reports; twice exits at once (130).
+ * A run that fails before its summary is written leaves no empty output folder behind (a
+ * non-empty server.log of an embedded server that did not start is kept, and named).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ApiClient } from './api-client.js';
 import type { AuditResult } from './audit.js';
-import { DrillRunError, EXIT } from './errors.js';
+import { ADMIN_TOKEN_HINT, AdminTokenRefusedError, DrillRunError, EXIT } from './errors.js';
 import { buildExecutor, maxConcurrentVUs } from './executors/build.js';
 import { GeneratorMonitor, type GeneratorWindow, judgeGenerator } from './health.js';
 import { LoadClient } from './http.js';
 import { builtinMetrics, Registry } from './metrics.js';
 import type { DrillOptions } from './options.js';
 import { peakVUs } from './profiles.js';
-import { Progress, progressLine } from './progress.js';
+import { Progress, type ProgressFigures, type ProgressStream } from './progress.js';
 import { renderReport } from './report/html.js';
 import { SCENARIOS } from './scenarios/index.js';
-import { type DrillSummary, metricsBlock, renderText, rootGroup, SUMMARY_TREND_STATS } from './summary.js';
+import {
+  type DrillSummary,
+  metricsBlock,
+  renderText,
+  rootGroup,
+  SUMMARY_TREND_STATS,
+  thresholdOutcomes,
+} from './summary.js';
 import { externalTarget, startEmbeddedTarget, type Target } from './target.js';
 import { bindThresholds, evaluateThresholds, parseThreshold } from './thresholds.js';
-import { Timeline } from './timeline.js';
+import { type Sample, Timeline } from './timeline.js';
 import { Checks, VirtualUser } from './vu.js';
 
+/** Where the drill writes: process.stdout/stderr, or in-memory streams (tests). */
 export interface DrillIo {
-  stdout: NodeJS.WriteStream;
-  stderr: NodeJS.WriteStream;
+  /** The end-of-run summary. */
+  stdout: ProgressStream;
+  /** Messages and live progress; progress is redrawn in place when this is a terminal. */
+  stderr: ProgressStream;
+  /** Overrides stderr's isTTY for the progress mode. */
+  progressTTY?: boolean;
 }
 
 export interface DrillOutcome {
@@ -37,6 +51,49 @@ export interface DrillOutcome {
   summary: DrillSummary;
   summaryPath: string;
   reportPath: string;
+}
+
+/**
+ * The run's output folder, created when first needed. Until the summary is written, discard()
+ * removes what the run created: an empty server.log, then the folders mkdir created (if empty).
+ */
+class OutputDir {
+  private firstCreated: string | undefined;
+  private made = false;
+  written = false;
+
+  constructor(readonly dir: string) {}
+
+  file(name: string): string {
+    if (!this.made) {
+      this.firstCreated = mkdirSync(this.dir, { recursive: true });
+      this.made = true;
+    }
+    return path.join(this.dir, name);
+  }
+
+  /** Removes what this run created, unless the summary was written; returns a kept server.log. */
+  discard(): string | undefined {
+    if (this.written || !this.firstCreated) return undefined;
+    const log = path.join(this.dir, 'server.log');
+    let kept: string | undefined;
+    try {
+      if (statSync(log).size === 0) unlinkSync(log);
+      else kept = log;
+    } catch {
+      // no server.log
+    }
+    for (let d = this.dir; ; d = path.dirname(d)) {
+      try {
+        if (readdirSync(d).length) break;
+        rmdirSync(d);
+      } catch {
+        break;
+      }
+      if (d === this.firstCreated || path.dirname(d) === d) break;
+    }
+    return kept;
+  }
 }
 
 function exitFor(audit: AuditResult, generatorValid: boolean, thresholdsOk: boolean): [number, string] {
@@ -65,7 +122,39 @@ function capacityNote(
 }
 
 export async function runDrill(opts: DrillOptions, io: DrillIo): Promise<DrillOutcome> {
-  const log = (m: string) => io.stderr.write(`${m}\n`);
+  const out = new OutputDir(opts.outDir);
+  try {
+    return await drill(opts, io, out);
+  } catch (err) {
+    const kept = out.discard();
+    if (kept && err instanceof DrillRunError) {
+      throw new DrillRunError(`${err.message}\n(the server's output is in ${kept})`);
+    }
+    throw err;
+  }
+}
+
+function adminTokenRefused(opts: DrillOptions, err: AdminTokenRefusedError): DrillRunError {
+  if (!opts.target) {
+    return new DrillRunError(
+      `${err.message}: the embedded server did not accept the token it wrote to its DATA_DIR/admin-token`,
+    );
+  }
+  const from =
+    opts.adminTokenSource && opts.adminTokenSource !== '--admin-token'
+      ? ` (the one used came from ${opts.adminTokenSource})`
+      : '';
+  return new DrillRunError(
+    `${err.message}: pass the ADMIN_TOKEN of ${opts.target} with --admin-token T${from}; ${ADMIN_TOKEN_HINT}`,
+  );
+}
+
+async function drill(opts: DrillOptions, io: DrillIo, out: OutputDir): Promise<DrillOutcome> {
+  let progress: Progress | null = null;
+  const log = (m: string) => {
+    if (progress) progress.print(m);
+    else io.stderr.write(`${m}\n`);
+  };
   const registry = new Registry();
   const metrics = builtinMetrics(registry);
   const scenario = SCENARIOS[opts.scenario](registry);
@@ -74,14 +163,13 @@ export async function runDrill(opts: DrillOptions, io: DrillIo): Promise<DrillOu
   const thinkTime = opts.thinkTime ?? scenario.defaultThinkTime;
   const executor = buildExecutor(opts, thinkTime);
   const peak = peakVUs(opts.profile);
-  mkdirSync(opts.outDir, { recursive: true });
 
   let target: Target;
   if (opts.target) {
     target = await externalTarget(opts.target, opts.adminToken ?? '', opts.databaseUrl);
   } else {
     log('starting an embedded stampede server for this run...');
-    target = await startEmbeddedTarget(path.join(opts.outDir, 'server.log'));
+    target = await startEmbeddedTarget(out.file('server.log'));
     if (opts.databaseUrl) target.databaseUrl = opts.databaseUrl;
     log(`embedded server ready at ${target.baseUrl}`);
   }
@@ -91,9 +179,7 @@ export async function runDrill(opts: DrillOptions, io: DrillIo): Promise<DrillOu
   const onSigint = () => {
     interrupts++;
     if (interrupts === 1) {
-      log(
-        '\nSIGINT: stopping the load gracefully; the audit and report still run (Ctrl-C again to quit now)',
-      );
+      log('SIGINT: stopping the load gracefully; the audit and report still run (Ctrl-C again to quit now)');
       stop.abort();
     } else {
       process.exit(EXIT.INTERRUPTED);
@@ -109,19 +195,30 @@ export async function runDrill(opts: DrillOptions, io: DrillIo): Promise<DrillOu
     timeline,
   );
   try {
-    await scenario.setup({
-      api,
-      adminToken: target.adminToken,
-      params: opts.params,
-      peakVUs: peak,
-      seed: opts.seed,
-      log,
-    });
+    try {
+      await scenario.setup({
+        api,
+        adminToken: target.adminToken,
+        params: opts.params,
+        peakVUs: peak,
+        seed: opts.seed,
+        log,
+      });
+    } catch (err) {
+      if (err instanceof AdminTokenRefusedError) throw adminTokenRefused(opts, err);
+      throw err;
+    }
 
     const checks = new Checks(metrics.checks);
     const monitor = new GeneratorMonitor();
     const windows: GeneratorWindow[] = [];
-    const progress = new Progress(io.stderr, !opts.quiet);
+    const live = new Progress(io.stderr, {
+      enabled: !opts.quiet,
+      isTTY: io.progressTTY,
+      plannedSec: executor.plannedDurationMs / 1_000,
+      business: scenario.businessCounters,
+      open: executor.model === 'open',
+    });
     const counterNames = [
       ...scenario.businessCounters.map((b) => b.metric),
       'dropped_iterations',
@@ -142,20 +239,40 @@ export async function runDrill(opts: DrillOptions, io: DrillIo): Promise<DrillOu
       }
       const failed = metrics.httpReqFailed.sink.type === 'rate' ? metrics.httpReqFailed.sink.passes : 0;
       counters.http_req_failed = failed;
-      const s = timeline.close(t, st, counters, gen);
-      progress.show(
-        progressLine(s, { business: scenario.businessCounters, open: executor.model === 'open' }, failed),
-      );
+      return timeline.close(t, st, counters, gen);
+    };
+    const figures = (s: Sample): ProgressFigures => ({
+      t: s.t,
+      vus: s.vus,
+      vusMax: s.vusMax,
+      rps: s.rps,
+      p95: s.p95,
+      errors: s.counters.http_req_failed ?? 0,
+      counters: s.counters,
+    });
+    // The span since the previous plain line: its own rate and p95, the latest VUs and counters.
+    const since = (last: ProgressFigures) => (): ProgressFigures => {
+      const p = timeline.period();
+      return { ...last, rps: p.rps, p95: p.p95 };
     };
 
     log(
       `running ${scenario.name}: profile ${opts.profile.name} (${opts.profile.description}), ${executor.kind}, ` +
         `${(executor.plannedDurationMs / 1_000).toFixed(0)} s + up to ${opts.gracefulStopMs / 1_000} s graceful stop`,
     );
+    if (!opts.quiet && !live.tty) {
+      log(
+        `progress: a line every ${live.plainEverySec} s (req/s and p95 over that interval; errors and counters so far)`,
+      );
+    }
+    progress = live;
     const startedWall = new Date();
     const loadStart = performance.now();
     monitor.start();
-    const interval = setInterval(() => sample((performance.now() - loadStart) / 1_000), 1_000);
+    const interval = setInterval(() => {
+      const f = figures(sample((performance.now() - loadStart) / 1_000));
+      live.update(f, since(f));
+    }, 1_000);
     const report = await executor.run({
       iteration: (vu) => scenario.iteration(vu),
       newVu: (id) => new VirtualUser(id, client, checks, opts.seed),
@@ -165,17 +282,21 @@ export async function runDrill(opts: DrillOptions, io: DrillIo): Promise<DrillOu
         iterationErrors++;
         if (!firstIterationError) {
           firstIterationError = err instanceof Error ? err.message : String(err);
-          log(`\niteration error (reported once): ${firstIterationError}`);
+          log(`iteration error (reported once): ${firstIterationError}`);
         }
       },
     });
     clearInterval(interval);
     const loadEnd = performance.now();
     const lastT = (loadEnd - loadStart) / 1_000;
-    if (timeline.samples.length === 0 || lastT - timeline.samples[timeline.samples.length - 1].t > 0.2)
-      sample(lastT);
+    const final =
+      timeline.samples.length === 0 || lastT - timeline.samples[timeline.samples.length - 1].t > 0.2
+        ? sample(lastT)
+        : timeline.samples[timeline.samples.length - 1];
     monitor.stop();
-    progress.done();
+    const f = figures(final);
+    live.done(f, since(f));
+    progress = null;
     await client.destroy();
 
     const durationSec = (report.endedAt - report.startedAt) / 1_000;
@@ -209,6 +330,21 @@ export async function runDrill(opts: DrillOptions, io: DrillIo): Promise<DrillOu
         facts: {},
         notes: [],
       };
+    }
+
+    const warnings: string[] = [];
+    const load429 = timeline.samples.reduce((n, x) => n + (x.status['429'] ?? 0), 0);
+    if (load429 > 0) {
+      warnings.push(
+        `the target answered 429 (rate limited) to ${load429} requests of the load: every VU sends from this ` +
+          "machine's address, so a per-address limit throttles the drill itself, not the crowd it stands for. " +
+          'Drill a server started with RATE_LIMIT_ALLOW_LOOPBACK=true (from the same machine) or a higher RATE_LIMIT_IP_PER_MINUTE.',
+      );
+    }
+    if (api.rateLimited > 0) {
+      warnings.push(
+        `setup and audit were rate limited ${api.rateLimited} times (429) and waited as Retry-After asked.`,
+      );
     }
 
     const [exitCode, exitReason] = exitFor(audit, generator.valid, thresholdsOk);
@@ -249,6 +385,9 @@ export async function runDrill(opts: DrillOptions, io: DrillIo): Promise<DrillOu
         iterationErrors,
         firstIterationError,
         businessCounters: [...scenario.businessCounters],
+        thinkTime: executor.model === 'closed' ? thinkTime : undefined,
+        thresholds: thresholdOutcomes(thresholdResults),
+        warnings,
         thresholdsOk,
         exitCode,
         exitReason,
@@ -257,9 +396,10 @@ export async function runDrill(opts: DrillOptions, io: DrillIo): Promise<DrillOu
       timeline: timeline.samples,
       audit,
     };
-    const summaryPath = path.join(opts.outDir, 'summary.json');
-    const reportPath = path.join(opts.outDir, 'report.html');
+    const summaryPath = out.file('summary.json');
+    const reportPath = out.file('report.html');
     writeFileSync(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
+    out.written = true;
     writeFileSync(reportPath, renderReport(summary));
     io.stdout.write(renderText(summary, { summary: summaryPath, report: reportPath }));
     return { exitCode, summary, summaryPath, reportPath };
@@ -267,6 +407,7 @@ export async function runDrill(opts: DrillOptions, io: DrillIo): Promise<DrillOu
     if (err instanceof DrillRunError) throw err;
     throw new DrillRunError(err instanceof Error ? (err.stack ?? err.message) : String(err));
   } finally {
+    progress = null;
     process.off('SIGINT', onSigint);
     await client.close().catch(() => {});
     await api.close().catch(() => {});

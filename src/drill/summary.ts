@@ -21,6 +21,18 @@ export interface SummaryMetric {
   thresholds?: Record<string, { ok: boolean }>;
 }
 
+/** One threshold's outcome, in the order given (k6's summary keeps only `ok`; this adds the value). */
+export interface ThresholdOutcome {
+  /** Metric key, tag filter included (`http_req_duration{name:issue}`). */
+  metric: string;
+  /** The expression (`p(95)<500`). */
+  expression: string;
+  ok: boolean;
+  /** Its left-hand side (`p(95)`) and the value that was compared. */
+  aggregation: string;
+  observed: number;
+}
+
 export interface RunDescription {
   scenario: string;
   description: string;
@@ -36,6 +48,11 @@ export interface RunDescription {
   iterationErrors: number;
   firstIterationError?: string;
   businessCounters: { metric: string; label: string; color: string }[];
+  /** Closed model: the pause between a VU's iterations. */
+  thinkTime?: { minMs: number; maxMs: number };
+  thresholds: ThresholdOutcome[];
+  /** What may have distorted the run and how to avoid it (e.g. the target rate-limited the drill). */
+  warnings: string[];
   thresholdsOk: boolean;
   exitCode: number;
   exitReason: string;
@@ -124,10 +141,81 @@ function metricLine(name: string, m: SummaryMetric): string {
       break;
   }
   const mark = m.thresholds ? (Object.values(m.thresholds).every((t) => t.ok) ? '✓ ' : '✗ ') : '  ';
-  return `  ${mark}${name.padEnd(40, '.')}: ${text}`;
+  return `    ${mark}${name.padEnd(40, '.')}: ${text}`;
 }
 
-/** The end-of-run text: thresholds and metrics (k6 style), audit, generator health, verdict. */
+export function thresholdOutcomes(results: readonly ThresholdResult[]): ThresholdOutcome[] {
+  return results.map((t) => ({
+    metric: t.metric,
+    expression: t.source,
+    ok: t.ok,
+    aggregation: t.aggregation,
+    observed: t.observed,
+  }));
+}
+
+/** A threshold's observed value as k6 prints it: `p(95)=12.34ms`, `rate=0.50%`, `count=3`. */
+export function observedText(t: ThresholdOutcome, m: SummaryMetric | undefined): string {
+  const v = t.observed;
+  let text: string;
+  if (m?.type === 'rate') text = `${(v * 100).toFixed(2)}%`;
+  else if (m?.type === 'counter' && t.aggregation === 'rate') text = `${v.toFixed(2)}/s`;
+  else if (m?.type === 'trend') text = fmt(v, m.contains);
+  else text = fmt(v, 'default');
+  return `${t.aggregation}=${text}`;
+}
+
+const dotted = (name: string, width: number) => `${name.padEnd(width, '.')}:`;
+
+function thresholdLines(s: DrillSummary): string[] {
+  const ts = s.stampede.thresholds;
+  if (!ts.length) return ['  thresholds: none'];
+  const passed = ts.filter((t) => t.ok).length;
+  const width = Math.max(34, ...ts.map((t) => t.metric.length + 4));
+  const exprWidth = Math.max(12, ...ts.map((t) => t.expression.length + 2));
+  return [
+    `  thresholds: ${passed} of ${ts.length} passed`,
+    ...ts.map(
+      (t) =>
+        `    ${t.ok ? '✓' : '✗'} ${dotted(t.metric, width)} ${t.expression.padEnd(exprWidth)}${observedText(t, s.metrics[t.metric])}`,
+    ),
+  ];
+}
+
+function checkLines(s: DrillSummary): string[] {
+  const cs = s.root_group.checks;
+  if (!cs.length) return ['  checks: none'];
+  const passes = cs.reduce((n, c) => n + c.passes, 0);
+  const total = cs.reduce((n, c) => n + c.passes + c.fails, 0);
+  const width = Math.max(34, ...cs.map((c) => c.name.length + 4));
+  return [
+    `  checks: ${total ? ((passes / total) * 100).toFixed(2) : '100.00'}% passed (${passes} of ${total})`,
+    ...cs.map(
+      (c) =>
+        `    ${c.fails ? '✗' : '✓'} ${dotted(c.name, width)} ${c.passes} of ${c.passes + c.fails}${c.fails ? ` (${c.fails} failed)` : ''}`,
+    ),
+  ];
+}
+
+/** What made the verdict: the failed audit checks, or the failed thresholds. */
+function verdictCause(s: DrillSummary): string {
+  const r = s.stampede;
+  if (r.exitCode === 98) {
+    const failed = s.audit.checks.filter((c) => !c.ok).map((c) => c.name);
+    return failed.length ? ` — failed: ${failed.join(', ')}` : '';
+  }
+  if (r.exitCode === 99) {
+    const failed = r.thresholds.filter((t) => !t.ok).map((t) => `${t.metric}: ${t.expression}`);
+    return failed.length ? ` — failed: ${failed.join(', ')}` : '';
+  }
+  return '';
+}
+
+/**
+ * The end-of-run text (stdout): the run, thresholds (each expression and the value it was tested
+ * on), checks (each by name), all metrics (k6 style), the capacity note, generator health, the
+ * audit, and the verdict with the exit code and what caused it.
+ */
 export function renderText(s: DrillSummary, files: { summary: string; report: string }): string {
   const r = s.stampede;
   const lines: string[] = [
@@ -136,6 +224,11 @@ export function renderText(s: DrillSummary, files: { summary: string; report: st
     `  target:   ${r.target.url}${r.target.embedded ? ' (embedded, started for this run)' : ''}`,
     `  duration: ${(s.state.testRunDurationMs / 1_000).toFixed(1)} s${r.stoppedEarly ? ' (stopped early)' : ''}`,
     '',
+    ...thresholdLines(s),
+    '',
+    ...checkLines(s),
+    '',
+    '  metrics:',
   ];
   const names = Object.keys(s.metrics).sort();
   for (const n of names) {
@@ -145,6 +238,7 @@ export function renderText(s: DrillSummary, files: { summary: string; report: st
     lines.push(metricLine(n, m));
   }
   lines.push('', `  ${r.capacityNote}`, '');
+  for (const w of r.warnings) lines.push(`  warning: ${w}`, '');
   const g = s.generator;
   lines.push(
     `  load generator: ${g.verdict} — CPU avg ${(g.cpuAvg * 100).toFixed(0)}% max ${(g.cpuMax * 100).toFixed(0)}% of one core, event-loop delay p99 max ${g.loopP99Max.toFixed(1)} ms`,
@@ -153,7 +247,7 @@ export function renderText(s: DrillSummary, files: { summary: string; report: st
   lines.push('', `  audit: ${s.audit.verdict}`);
   for (const c of s.audit.checks) {
     lines.push(
-      `    ${c.ok ? '✓' : '✗'} ${c.name.padEnd(30)} expected ${c.expected} · actual ${c.actual}${c.ok ? '' : `\n        ${c.detail}`}`,
+      `    ${c.ok ? '✓' : '✗'} ${c.name.padEnd(30)} expected ${c.expected} · actual ${c.actual}${c.source === 'database' ? ' (PostgreSQL)' : ''}${c.ok ? '' : `\n        ${c.detail}`}`,
     );
   }
   for (const n of s.audit.notes) lines.push(`    note: ${n}`);
@@ -161,7 +255,7 @@ export function renderText(s: DrillSummary, files: { summary: string; report: st
     lines.push('', `  ${r.iterationErrors} iterations threw; first: ${r.firstIterationError}`);
   lines.push(
     '',
-    `  verdict: ${r.exitReason} (exit ${r.exitCode})`,
+    `  verdict: ${r.exitReason} (exit ${r.exitCode})${verdictCause(s)}`,
     `  summary: ${files.summary}`,
     `  report:  ${files.report}`,
     '',

@@ -7,6 +7,7 @@
  * PostgreSQL), waits, escalates to SIGKILL after 30 s, then removes the temp dir.
  * In embedded mode the drill also knows the server's PostgreSQL (DATA_DIR/pg-password and the
  * port in DATA_DIR/pg/postmaster.pid), so the audit can read the database directly.
+ * The embedded server is started with RATE_LIMIT_ALLOW_LOOPBACK=true (see startEmbeddedTarget).
  */
 import { DrillRunError } from './errors.js';
 import { answers200, ServerStartError, spawnServer, TARGETING_ENV } from './process.js';
@@ -35,7 +36,10 @@ export async function externalTarget(
     ok = await answers200(`${url}/readyz`, 3_000);
   }
   if (!ok) {
-    throw new DrillRunError(`${url}/readyz did not answer 200; is the server running and ready?`);
+    throw new DrillRunError(
+      `--target ${url}: GET ${url}/readyz did not answer 200 in 5 tries; is the server running ` +
+        'and ready? Start one with `npm start`, or leave out --target and the drill starts its own.',
+    );
   }
   return { baseUrl: url, adminToken, embedded: false, databaseUrl, stop: async () => {} };
 }
@@ -52,7 +56,9 @@ export async function startEmbeddedTarget(logFile: string, startTimeoutMs = 120_
       name: 'the embedded server',
       tempDataDir: 'stampede-drill-',
       stripEnv: TARGETING_ENV,
-      env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+      // Every VU sends from 127.0.0.1: a per-address rate limit would throttle the rehearsal
+      // itself, not the crowd it stands for, so the drill's own server exempts loopback clients.
+      env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', RATE_LIMIT_ALLOW_LOOPBACK: 'true' },
       logFile,
       detached: true,
       readyTimeoutMs: startTimeoutMs,

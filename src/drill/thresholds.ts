@@ -31,8 +31,15 @@ export interface ThresholdResult {
   metric: string;
   source: string;
   ok: boolean;
+  /** The aggregation as written in k6 expressions (`p(95)`, `rate`, `count`). */
+  aggregation: string;
   /** The aggregated value the expression was tested on. */
   observed: number;
+}
+
+/** `p(95)`, `rate`, `count`...: the left-hand side of an expression. */
+export function aggregationText(a: Aggregation): string {
+  return a.kind === 'percentile' ? `p(${a.p})` : a.kind;
 }
 
 const ALLOWED: Record<MetricType, readonly string[]> = {
@@ -163,6 +170,7 @@ export function evaluateThresholds(bound: readonly BoundThreshold[], durationSec
       metric: key,
       source: threshold.source,
       ok: compare(observed, threshold.op, threshold.value),
+      aggregation: aggregationText(threshold.aggregation),
       observed,
     };
   });

@@ -3,6 +3,8 @@
  * covers the window since the previous one: requests completed in it, their latency percentiles
  * (from a per-window HDR histogram, reset after every sample), responses by status code, and a
  * snapshot of the cumulative counters (business outcomes, dropped iterations, ...).
+ * period() sums up the windows closed since its previous call, for progress lines printed less
+ * often than once per second.
  */
 import type { Histogram } from 'hdr-histogram-js';
 import type { GeneratorWindow } from './health.js';
@@ -35,6 +37,18 @@ export interface Sample {
   loopMax: number;
 }
 
+/** The requests of the windows closed since the previous period() call (or the start). */
+export interface Period {
+  /** Seconds covered: from the end of the previous period to the end of the last closed window. */
+  seconds: number;
+  reqs: number;
+  /** reqs / seconds (0 when no time passed). */
+  rps: number;
+  failed: number;
+  /** http_req_duration p95 over the whole period, in ms (0 when no response completed). */
+  p95: number;
+}
+
 export class Timeline {
   readonly samples: Sample[] = [];
   private window: Histogram = microsecondHistogram();
@@ -42,6 +56,10 @@ export class Timeline {
   private failed = 0;
   private status: Record<string, number> = {};
   private lastT = 0;
+  private readonly span: Histogram = microsecondHistogram();
+  private spanReqs = 0;
+  private spanFailed = 0;
+  private spanStart = 0;
 
   /** Records one completed request. */
   record(status: number, durationMs: number, failed: boolean): void {
@@ -80,11 +98,32 @@ export class Timeline {
       loopMax: gen.loopMax,
     };
     this.samples.push(sample);
+    if (this.reqs) this.span.add(this.window);
+    this.spanReqs += this.reqs;
+    this.spanFailed += this.failed;
     this.window.reset();
     this.reqs = 0;
     this.failed = 0;
     this.status = {};
     this.lastT = t;
     return sample;
+  }
+
+  /** Closes the current period (see Period) and starts the next one. */
+  period(): Period {
+    const seconds = Math.max(0, this.lastT - this.spanStart);
+    const reqs = this.spanReqs;
+    const p: Period = {
+      seconds,
+      reqs,
+      rps: seconds > 0 ? reqs / seconds : 0,
+      failed: this.spanFailed,
+      p95: reqs ? this.span.getValueAtPercentile(95) / 1_000 : 0,
+    };
+    this.span.reset();
+    this.spanReqs = 0;
+    this.spanFailed = 0;
+    this.spanStart = this.lastT;
+    return p;
   }
 }

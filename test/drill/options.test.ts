@@ -79,4 +79,32 @@ describe('drill options', () => {
     });
     expect(!p.help && p.options.adminToken).toBe('from-env-token-123');
   });
+
+  it('describes an adjusted profile as it now runs, and a named one in its own words', () => {
+    expect(opts('coupon-drop', '--profile', 'spike').profile.description).toBe(
+      '0 → 500 VUs in 10 s, hold 30 s, down to 0 in 10 s',
+    );
+    expect(
+      opts('coupon-drop', '--profile', 'spike', '--vus', '200', '--duration', '20s').profile.description,
+    ).toBe('0 → 200 VUs in 4 s, hold 12 s, down to 0 in 4 s');
+    expect(opts('coupon-drop', '--profile', 'stress', '--scale', '0.1').profile.description).toBe(
+      '10 → 30 VUs in 5 min',
+    );
+    expect(opts('coupon-drop', '--profile', 'smoke', '--duration', '90s').profile.description).toBe(
+      '10 VUs for 1 min 30 s',
+    );
+  });
+
+  it('says where the admin token is when --target comes without one, and where a token came from', () => {
+    expect(() => parseDrillArgs(['coupon-drop', '--target', 'http://127.0.0.1:9'], {})).toThrow(
+      /<DATA_DIR>\/admin-token \(DATA_DIR defaults to \.\/\.data/,
+    );
+    const source = (argv: string[], env: NodeJS.ProcessEnv) => {
+      const p = parseDrillArgs(['coupon-drop', '--target', 'http://127.0.0.1:9', ...argv], env);
+      return p.help ? undefined : p.options.adminTokenSource;
+    };
+    expect(source(['--admin-token', 'flag-token'], { ADMIN_TOKEN: 'x' })).toBe('--admin-token');
+    expect(source([], { STAMPEDE_ADMIN_TOKEN: 'a', ADMIN_TOKEN: 'b' })).toBe('$STAMPEDE_ADMIN_TOKEN');
+    expect(source([], { ADMIN_TOKEN: 'b' })).toBe('$ADMIN_TOKEN');
+  });
 });

@@ -18,7 +18,8 @@ export async function startServerProcess(): Promise<ServerProcess> {
   const server = await spawnServer({
     tempDataDir: 'stampede-drill-test-',
     stripEnv: TARGETING_ENV,
-    env: { LOG_LEVEL: 'warn' },
+    // The drills in these tests send everything from 127.0.0.1, as the drill's own server allows.
+    env: { LOG_LEVEL: 'warn', RATE_LIMIT_ALLOW_LOOPBACK: 'true' },
     readyTimeoutMs: 90_000,
   });
   const { adminToken, dataDir, databaseUrl } = server;
