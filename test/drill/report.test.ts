@@ -63,6 +63,64 @@ const PIXEL_STATS = `async (b64) => {
   return { colors: colors.size, inked: inked / (d.length / 4) };
 }`;
 
+/** Pixels of a PNG within a small distance of the colour `hex` (decoded by the browser). */
+const COLOR_PIXELS = `async ([b64, hex]) => {
+  const img = new Image();
+  img.src = 'data:image/png;base64,' + b64;
+  await img.decode();
+  const c = document.createElement('canvas');
+  c.width = img.width;
+  c.height = img.height;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const d = ctx.getImageData(0, 0, c.width, c.height).data;
+  const want = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (Math.abs(d[i] - want[0]) + Math.abs(d[i + 1] - want[1]) + Math.abs(d[i + 2] - want[2]) < 40) n++;
+  }
+  return n;
+}`;
+
+async function colorPixels(page: Page, png: Buffer, hex: string): Promise<number> {
+  const n: unknown = await page.evaluate(
+    `(${COLOR_PIXELS})(${JSON.stringify([png.toString('base64'), hex])})`,
+  );
+  if (typeof n !== 'number') throw new Error('color pixels: unexpected result');
+  return n;
+}
+
+/**
+ * Per chart: the top gridline's y, the smallest y any series reaches (SVG user units), and each
+ * limit label's box with the y of every limit line. A string for the same reason as PIXEL_STATS.
+ */
+const CHART_GEOMETRY = `() => [...document.querySelectorAll('figure.chart')].map((f) => {
+  const ys = (el) => (el.getAttribute('points') || '').trim().split(' ').map((p) => Number(p.split(',')[1]));
+  const grid = [...f.querySelectorAll('svg line.grid')].map((l) => Number(l.getAttribute('y1')));
+  const series = [
+    ...[...f.querySelectorAll('svg polyline[data-series]')].flatMap(ys),
+    ...[...f.querySelectorAll('svg rect[data-series]')].map((r) => Number(r.getAttribute('y'))),
+  ];
+  return {
+    id: f.id,
+    topGrid: Math.min(...grid),
+    highest: Math.min(...series),
+    limits: [...f.querySelectorAll('svg line.limit')].map((l) => Number(l.getAttribute('y1'))),
+    labels: [...f.querySelectorAll('svg text.limit-label')].map((t) => {
+      const b = t.getBBox();
+      return { text: t.textContent, top: b.y, bottom: b.y + b.height };
+    }),
+  };
+})`;
+
+interface ChartGeometry {
+  id: string;
+  topGrid: number;
+  highest: number;
+  limits: number[];
+  labels: { text: string; top: number; bottom: number }[];
+}
+
 async function pixelStats(page: Page, png: Buffer): Promise<{ colors: number; inked: number }> {
   const r: unknown = await page.evaluate(`(${PIXEL_STATS})(${JSON.stringify(png.toString('base64'))})`);
   const o = r as { colors?: unknown; inked?: unknown };
@@ -177,6 +235,108 @@ describe.skipIf(!available)('report.html in Chromium', () => {
     const chart = await pixelStats(page, await (await page.$('#chart-latency svg'))!.screenshot());
     expect(chart.colors).toBeGreaterThan(8);
     expect(chart.inked).toBeGreaterThan(0.02);
+    await page.close();
+  });
+
+  it('leaves headroom above every series, so none runs along the top gridline', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await page.goto(`file://${reportPath}`);
+    const charts = (await page.evaluate(`(${CHART_GEOMETRY})()`)) as ChartGeometry[];
+    expect(charts).toHaveLength(5);
+    for (const c of charts) {
+      // y grows downwards: the highest point stays clearly below the top gridline.
+      expect(c.highest, c.id).toBeGreaterThan(c.topGrid + 8);
+    }
+    await page.close();
+  });
+
+  it('sets each limit label beside its own line, touching no limit line', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await page.goto(`file://${reportPath}`);
+    const charts = (await page.evaluate(`(${CHART_GEOMETRY})()`)) as ChartGeometry[];
+    const gen = charts.find((c) => c.id === 'chart-generator');
+    expect(gen?.labels.map((l) => l.text)).toEqual(['CPU limit 95%', 'delay limit 100 ms']);
+    for (const l of gen?.labels ?? []) {
+      for (const y of gen?.limits ?? []) {
+        expect(
+          y < l.top - 0.5 || y > l.bottom + 0.5,
+          `${l.text} [${l.top}, ${l.bottom}] vs line at ${y}`,
+        ).toBe(true);
+      }
+    }
+    await page.close();
+  });
+
+  it('keeps p95 visible where it equals p99: p99 is drawn first, wider and dashed, p95 over it', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await page.goto(`file://${reportPath}`);
+    const drawn = await page.$$eval('#chart-latency polyline[data-series]', (els) =>
+      els.map((e) => ({
+        name: e.getAttribute('data-series'),
+        width: Number(e.getAttribute('stroke-width')),
+        dashed: e.hasAttribute('stroke-dasharray'),
+      })),
+    );
+    expect(drawn.map((d) => d.name)).toEqual(['p99', 'p95', 'p90', 'p50']);
+    expect(drawn[0].dashed).toBe(true);
+    for (let i = 1; i < drawn.length; i++) expect(drawn[i].width).toBeLessThan(drawn[i - 1].width);
+    // The legend keeps reading order.
+    const legend = await page.$$eval('#chart-latency .key', (ks) =>
+      ks.map((k) => k.getAttribute('data-series')),
+    );
+    expect(legend).toEqual(['p50', 'p90', 'p95', 'p99']);
+    // At this low rate p95 is often p99 itself; its orange still shows in the chart.
+    const png = await (await page.$('#chart-latency svg'))!.screenshot();
+    expect(await colorPixels(page, png, '#f59e0b')).toBeGreaterThan(400);
+    await page.close();
+  });
+
+  it('keeps every key figure on one line, unclipped, at two widths', async () => {
+    for (const width of [1100, 700]) {
+      const page = await browser.newPage({ viewport: { width, height: 900 } });
+      await page.goto(`file://${reportPath}`);
+      const cards = await page.$$eval('.card .v', (vs) =>
+        vs.map((v) => {
+          const e = v as unknown as { scrollWidth: number; clientWidth: number; textContent: string };
+          return {
+            text: e.textContent,
+            fits: e.scrollWidth <= e.clientWidth + 1,
+            height: v.getBoundingClientRect().height,
+          };
+        }),
+      );
+      expect(cards.length).toBeGreaterThan(6);
+      const oneLine = Math.min(...cards.map((c) => c.height));
+      for (const c of cards) {
+        expect(c.fits, `${width}px: ${c.text}`).toBe(true);
+        expect(c.height, `${width}px: ${c.text}`).toBeLessThan(oneLine * 1.2);
+      }
+      await page.close();
+    }
+  });
+
+  it('colours status codes with distinct shades, and shows facts and executor settings in words', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await page.goto(`file://${reportPath}`);
+    const swatches = await page.$$eval('#chart-status .key .swatch', (ss) =>
+      ss.map((s) => (s as unknown as { style: { background: string } }).style.background),
+    );
+    expect(swatches.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(swatches).size).toBe(swatches.length);
+
+    const facts = await page.$$eval('#facts tr', (rows) =>
+      rows.map((r) => ({ key: r.getAttribute('data-key'), label: r.querySelector('th')?.textContent ?? '' })),
+    );
+    expect(facts.map((f) => f.key)).toEqual(Object.keys(summary.audit.facts));
+    for (const f of facts) expect(f.label, f.key ?? '').not.toMatch(/[a-z][A-Z]/);
+    expect(facts.find((f) => f.key === 'usersTried')?.label).toBe('users who tried');
+
+    const executor = (await page.textContent('#executor')) ?? '';
+    expect(executor).toMatch(/ramping-vus \(closed model/);
+    expect(executor).toMatch(/hold 20 VUs for 3 s/);
+    expect(executor).toMatch(/0\.02–0\.08 s between a VU's iterations/);
+    expect(executor).toMatch(/graceful stop/);
+    expect(executor).not.toMatch(/[{}"]/);
     await page.close();
   });
 });

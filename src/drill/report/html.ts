@@ -2,30 +2,13 @@
  * report.html: one self-contained file (inline CSS, inline SVG charts, a few lines of inline
  * script for legend toggles; no network access) built from summary.json's data:
  * verdict, key figures, VUs and request rate, latency percentiles, responses by status code,
- * business counters, load-generator health, thresholds, audit, all metrics and checks.
+ * business counters, load-generator health, thresholds, audit (checks, facts with readable
+ * labels, notes), all metrics, checks, and the executor's settings in words.
  */
 import { type DrillSummary, SUMMARY_TREND_STATS, type SummaryMetric } from '../summary.js';
+import { statusColors } from './colors.js';
+import { label, valueText } from './labels.js';
 import { type ChartSpec, escapeXml as esc, lineChart, type Series, stackedBarChart } from './svg.js';
-
-const STATUS_COLORS: Record<string, string> = {
-  '0': '#111827',
-  '200': '#16a34a',
-  '201': '#22c55e',
-  '402': '#a855f7',
-  '409': '#f59e0b',
-  '410': '#8b5cf6',
-  '429': '#f97316',
-  '500': '#dc2626',
-  '503': '#ef4444',
-};
-const PALETTE = ['#2563eb', '#f59e0b', '#8b5cf6', '#dc2626', '#0d9488', '#db2777', '#65a30d', '#64748b'];
-
-function statusColor(code: string, i: number): string {
-  return (
-    STATUS_COLORS[code] ??
-    (code.startsWith('5') ? '#b91c1c' : code.startsWith('2') ? '#15803d' : PALETTE[i % PALETTE.length])
-  );
-}
 
 function ms(v: number): string {
   return v >= 1_000 ? `${(v / 1_000).toFixed(2)} s` : `${v.toFixed(v >= 100 ? 0 : 1)} ms`;
@@ -99,25 +82,28 @@ function charts(s: DrillSummary): string {
       x,
       yLabel: 'ms',
       format: (v) => ms(v),
+      // At low rates a second holds few requests and p95 = p99 (= max): p99 is drawn first, wide
+      // and dashed, so p95 on top of it stays visible, and so on down to p50.
       series: [
-        { name: 'p50', color: '#0d9488', values: tl.map((p) => p.p50) },
-        { name: 'p90', color: '#2563eb', values: tl.map((p) => p.p90) },
-        { name: 'p95', color: '#f59e0b', values: tl.map((p) => p.p95) },
-        { name: 'p99', color: '#dc2626', values: tl.map((p) => p.p99) },
+        { name: 'p50', color: '#0d9488', values: tl.map((p) => p.p50), width: 1.5, layer: 3 },
+        { name: 'p90', color: '#2563eb', values: tl.map((p) => p.p90), width: 2, layer: 2 },
+        { name: 'p95', color: '#f59e0b', values: tl.map((p) => p.p95), width: 2.5, layer: 1 },
+        { name: 'p99', color: '#dc2626', values: tl.map((p) => p.p99), width: 5, dashed: true, layer: 0 },
       ],
     }),
   );
 
   const codes = [...new Set(tl.flatMap((p) => Object.keys(p.status)))].sort();
+  const colors = statusColors(codes);
   out.push(
     stackedBarChart({
       id: 'chart-status',
       title: 'Responses by status code per second (0 = no response: timeout or connection error)',
       x,
       yLabel: 'responses / s',
-      series: codes.map((c, i) => ({
+      series: codes.map((c) => ({
         name: c,
-        color: statusColor(c, i),
+        color: colors[c],
         values: tl.map((p) => p.status[c] ?? 0),
       })),
     }),
@@ -183,10 +169,10 @@ function figures(s: DrillSummary): string {
   const m = s.metrics;
   const d = m.http_req_duration;
   const peakRps = Math.max(0, ...s.timeline.map((p) => p.rps));
-  const cards: [string, string][] = [
+  const cards: [string, string, ('wide' | '')?][] = [
     ['requests', String(val(m.http_reqs, 'count'))],
     ['req/s (avg · peak)', `${val(m.http_reqs, 'rate').toFixed(0)} · ${peakRps.toFixed(0)}`],
-    ['p50 · p95 · p99', `${ms(val(d, 'med'))} · ${ms(val(d, 'p(95)'))} · ${ms(val(d, 'p(99)'))}`],
+    ['p50 · p95 · p99', `${ms(val(d, 'med'))} · ${ms(val(d, 'p(95)'))} · ${ms(val(d, 'p(99)'))}`, 'wide'],
     ['failed', `${(val(m.http_req_failed, 'rate') * 100).toFixed(2)}% (${val(m.http_req_failed, 'passes')})`],
     ...s.stampede.businessCounters.map((b): [string, string] => [b.label, String(val(m[b.metric], 'count'))]),
     ['iterations', String(val(m.iterations, 'count'))],
@@ -194,7 +180,7 @@ function figures(s: DrillSummary): string {
   if (s.stampede.model === 'open')
     cards.push(['dropped iterations', String(val(m.dropped_iterations, 'count'))]);
   cards.push(['max VUs', String(val(m.vus_max, 'max'))]);
-  return `<div class="cards">${cards.map(([k, v]) => `<div class="card"><div class="k">${esc(k)}</div><div class="v">${esc(v)}</div></div>`).join('')}</div>`;
+  return `<div class="cards">${cards.map(([k, v, wide]) => `<div class="card${wide ? ' wide' : ''}"><div class="k">${esc(k)}</div><div class="v" title="${esc(v)}">${esc(v)}</div></div>`).join('')}</div>`;
 }
 
 function thresholdTable(s: DrillSummary): string {
@@ -219,13 +205,16 @@ function auditBlock(s: DrillSummary): string {
     )
     .join('');
   const facts = Object.entries(a.facts)
-    .map(([k, v]) => `<li><code>${esc(k)}</code> ${esc(String(v))}</li>`)
+    .map(
+      ([k, v]) =>
+        `<tr data-key="${esc(k)}" title="summary.json: audit.facts.${esc(k)}"><th>${esc(label(k))}</th><td>${esc(valueText(v))}</td></tr>`,
+    )
     .join('');
   const notes = a.notes.map((n) => `<li>${esc(n)}</li>`).join('');
   return (
     `<p class="verdict ${a.verdict === 'PASS' ? 'pass' : 'fail'}" id="audit-verdict">audit ${a.verdict}</p>` +
     `<table id="audit"><thead><tr><th></th><th>check</th><th>source</th><th>expected</th><th>actual</th><th>meaning</th></tr></thead><tbody>${rows}</tbody></table>` +
-    `<h3>Facts</h3><ul class="facts">${facts}</ul>${notes ? `<h3>Notes</h3><ul>${notes}</ul>` : ''}`
+    `<h3>Facts</h3><table id="facts" class="facts"><tbody>${facts}</tbody></table>${notes ? `<h3>Notes</h3><ul>${notes}</ul>` : ''}`
   );
 }
 
@@ -240,6 +229,71 @@ function generatorBlock(s: DrillSummary): string {
   );
 }
 
+function seconds(text: unknown): string {
+  return String(text).replace(/^(\d+(?:\.\d+)?)s$/, '$1 s');
+}
+
+function amount(v: unknown): string {
+  const n = Number(v);
+  return Number.isFinite(n) ? String(Math.round(n * 100) / 100) : String(v);
+}
+
+/** The executor's k6 options in words: model, curve stage by stage, VU limits, graceful stops. */
+function executorBlock(s: DrillSummary): string {
+  const r = s.stampede;
+  const e = r.executor;
+  const open = r.model === 'open';
+  const unit = open ? 'iterations/s' : 'VUs';
+  const rows: [string, string][] = [
+    [
+      'executor',
+      open
+        ? `${String(e.executor)} (open model: iterations start on a clock, whatever the target does)`
+        : `${String(e.executor)} (closed model: each VU runs iterations back to back)`,
+    ],
+  ];
+  let at = Number(open ? e.startRate : e.startVUs);
+  rows.push([open ? 'start rate' : 'start VUs', `${amount(at)} ${unit}`]);
+  const stages = Array.isArray(e.stages) ? (e.stages as { duration?: unknown; target?: unknown }[]) : [];
+  const steps = stages.map((st) => {
+    const target = Number(st.target);
+    const d = seconds(st.duration);
+    const text =
+      target === at
+        ? `hold ${amount(target)} ${unit} for ${d}`
+        : `${target > at ? 'ramp up' : 'ramp down'} to ${amount(target)} ${unit} over ${d}`;
+    at = target;
+    return text;
+  });
+  if (steps.length)
+    rows.push(['stages', `<ol class="stages">${steps.map((t) => `<li>${esc(t)}</li>`).join('')}</ol>`]);
+  if (r.thinkTime) {
+    const { minMs, maxMs } = r.thinkTime;
+    rows.push([
+      'think time',
+      minMs === maxMs
+        ? `${minMs / 1_000} s between a VU's iterations`
+        : `${minMs / 1_000}–${maxMs / 1_000} s between a VU's iterations (uniform)`,
+    ]);
+  }
+  if (open) {
+    rows.push(['pre-allocated VUs', amount(e.preAllocatedVUs)]);
+    rows.push(['max VUs', `${amount(e.maxVUs)} (an iteration with no free VU is dropped)`]);
+  }
+  if (e.gracefulRampDown !== undefined)
+    rows.push([
+      'graceful ramp-down',
+      `${seconds(e.gracefulRampDown)} for a VU above a falling target to finish`,
+    ]);
+  if (e.gracefulStop !== undefined)
+    rows.push(['graceful stop', `${seconds(e.gracefulStop)} for running iterations to finish at the end`]);
+  return `<table id="executor" class="settings"><tbody>${rows
+    .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${k === 'stages' ? v : esc(v)}</td></tr>`)
+    .join(
+      '',
+    )}</tbody></table><p class="note">The same settings in k6's option names: <code>stampede.executor</code> in summary.json.</p>`;
+}
+
 const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#0f172a;background:#f8fafc}
 main{max-width:1000px;margin:0 auto;padding:24px}
@@ -248,7 +302,9 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .pass{background:#dcfce7;color:#166534}.fail{background:#fee2e2;color:#991b1b}.invalid{background:#fef3c7;color:#92400e}
 .banner{padding:12px 16px;border-radius:8px;margin:12px 0;font-weight:600}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:8px;margin:12px 0}
-.card{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:8px 12px}.card .k{color:#64748b;font-size:12px}.card .v{font-size:17px;font-weight:600}
+.card{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:8px 12px;min-width:0}.card.wide{grid-column:span 2}
+.card .k{color:#64748b;font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}.card .v{font-size:17px;font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+@media (max-width:480px){.card.wide{grid-column:auto}}
 figure.chart{background:#fff;border:1px solid #e2e8f0;border-radius:8px;margin:12px 0;padding:8px}
 figcaption{font-weight:600;margin:0 0 4px 8px}
 svg .grid{stroke:#e2e8f0}svg .axisline{stroke:#94a3b8}svg .tick{font-size:11px;fill:#64748b}svg .axis{font-size:12px;fill:#334155}
@@ -258,7 +314,9 @@ svg .limit{stroke-dasharray:3 3}svg .hover rect{fill:transparent}svg .hover rect
 .key.off{opacity:.4;text-decoration:line-through}.swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}th,td{border:1px solid #e2e8f0;padding:4px 6px;text-align:left;vertical-align:top}
 tr.bad td{background:#fef2f2}tr.ok td:first-child{color:#16a34a}tr.bad td:first-child{color:#dc2626;font-weight:700}
-code{font-size:12px}.facts{columns:2}.note{color:#475569}
+code{font-size:12px}.note{color:#475569}
+table.facts,table.settings{width:auto;min-width:50%}table.facts th,table.settings th{font-weight:500;color:#334155;background:#f8fafc;white-space:nowrap}
+ol.stages{margin:0;padding-left:20px}
 `;
 
 const SCRIPT = `
@@ -292,7 +350,7 @@ export function renderReport(s: DrillSummary): string {
     )
     .join('');
   const setup = Object.entries(s.setup_data)
-    .map(([k, v]) => `<code>${esc(k)}</code> ${esc(String(v))}`)
+    .map(([k, v]) => `${esc(label(k))} ${esc(String(v))}`)
     .join(' · ');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -306,6 +364,7 @@ ${esc(r.startedAt)} · ${(s.state.testRunDurationMs / 1_000).toFixed(1)} s${r.st
 ${invalid}
 ${figures(s)}
 <p class="note">${esc(r.capacityNote)}</p>
+${r.warnings.map((w) => `<p class="banner invalid warning">${esc(w)}</p>`).join('\n')}
 <h2>Over time</h2>
 ${charts(s)}
 <h2>Thresholds</h2>
@@ -319,7 +378,7 @@ ${generatorBlock(s)}
 <h2>Checks</h2>
 ${checkRows ? `<table id="checks"><thead><tr><th></th><th>check</th><th>passes</th><th>fails</th></tr></thead><tbody>${checkRows}</tbody></table>` : '<p>No checks.</p>'}
 <h2>Executor</h2>
-<pre>${esc(JSON.stringify(r.executor, null, 2))}</pre>
+${executorBlock(s)}
 ${r.iterationErrors ? `<p class="banner fail">${r.iterationErrors} iterations threw; first: ${esc(r.firstIterationError ?? '')}</p>` : ''}
 </main><script>${SCRIPT}</script></body></html>
 `;

@@ -4,6 +4,12 @@
  * transparent hover band with a <title>, so hovering shows that second's values natively.
  * Every series and legend entry carries data-series, which the page's small script uses to
  * toggle a series on legend click.
+ *
+ * Layout promises: the y axes leave headroom above the highest value (no line runs along the top
+ * gridline); a right-hand axis has as many steps as the left one, so both share the gridlines; a
+ * limit's label sits beside its own line without touching it or another limit line, on a white
+ * halo; series are drawn in `layer` order, so a wide series can be put under a narrow one that
+ * often takes the same values (p99 under p95 at low rates).
  */
 
 export interface Series {
@@ -13,6 +19,10 @@ export interface Series {
   /** Plot against the right-hand axis (line charts only). */
   right?: boolean;
   dashed?: boolean;
+  /** Stroke width in px (line charts); default 2. */
+  width?: number;
+  /** Drawing order, lowest first (line charts); default 0. The legend keeps the given order. */
+  layer?: number;
 }
 
 export interface Limit {
@@ -48,13 +58,40 @@ export function escapeXml(s: string): string {
   );
 }
 
+/** The smallest "nice" step (1, 2, 2.5, 5 × 10^k) ≥ raw. */
+function niceStep(raw: number): number {
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw - 1e-12) ?? 10 * mag;
+}
+
 /** A "nice" axis maximum and tick step covering `max` (1, 2, 2.5, 5 × 10^k). */
 export function niceScale(max: number, ticks = 5): { max: number; step: number } {
   if (!(max > 0) || !Number.isFinite(max)) return { max: 1, step: 0.2 };
-  const raw = max / ticks;
-  const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const step = niceStep(max / ticks);
   return { max: Math.ceil(max / step - 1e-9) * step, step };
+}
+
+/** Share of the axis kept free above the highest value. */
+export const HEADROOM = 0.1;
+
+export interface Axis {
+  max: number;
+  step: number;
+  /** Number of steps from 0 to max. */
+  steps: number;
+}
+
+/** A value axis whose top is at least HEADROOM above `max`. */
+export function valueAxis(max: number): Axis {
+  const s = niceScale(max > 0 && Number.isFinite(max) ? max * (1 + HEADROOM) : 0);
+  return { ...s, steps: Math.round(s.max / s.step) };
+}
+
+/** A second axis with exactly `steps` steps (so it shares the first one's gridlines), with headroom. */
+export function alignedAxis(max: number, steps: number): Axis {
+  if (!(max > 0) || !Number.isFinite(max)) return { max: steps * 0.2, step: 0.2, steps };
+  const step = niceStep((max * (1 + HEADROOM)) / steps);
+  return { max: step * steps, step, steps };
 }
 
 function num(v: number): string {
@@ -80,20 +117,22 @@ interface Frame {
 
 function frame(spec: ChartSpec, yMax: number, y2Max: number): Frame {
   const xMax = Math.max(1, spec.x[spec.x.length - 1] ?? 1);
-  const ys = niceScale(yMax);
-  const y2s = niceScale(y2Max);
+  const ys = valueAxis(yMax);
+  const y2s = alignedAxis(y2Max, ys.steps);
   const sx = (x: number) => M.left + (x / xMax) * PW;
   const sy = (y: number) => M.top + PH - (y / ys.max) * PH;
   const sy2 = (y: number) => M.top + PH - (y / y2s.max) * PH;
   const body: string[] = [];
-  for (let v = 0; v <= ys.max + 1e-9; v += ys.step) {
+  for (let i = 0; i <= ys.steps; i++) {
+    const v = i * ys.step;
     body.push(
       `<line class="grid" x1="${M.left}" x2="${M.left + PW}" y1="${r(sy(v))}" y2="${r(sy(v))}"/>`,
       `<text class="tick" x="${M.left - 6}" y="${r(sy(v) + 4)}" text-anchor="end">${num(v)}</text>`,
     );
   }
   if (spec.y2Label) {
-    for (let v = 0; v <= y2s.max + 1e-9; v += y2s.step) {
+    for (let i = 0; i <= y2s.steps; i++) {
+      const v = i * y2s.step;
       body.push(`<text class="tick" x="${M.left + PW + 6}" y="${r(sy2(v) + 4)}">${num(v)}</text>`);
     }
     body.push(
@@ -146,6 +185,28 @@ function wrap(spec: ChartSpec, inner: string): string {
   );
 }
 
+/**
+ * Where a limit's 11 px label goes relative to its line at `y`: its box spans from 11 px above to
+ * 3 px below its baseline (ascent and descent), so a baseline 5 px above the line, or 14 px below
+ * it, keeps the text 2 px clear of the line.
+ */
+const LABEL_ABOVE = { baseline: -5, top: -16, bottom: -2 };
+const LABEL_BELOW = { baseline: 14, top: 2, bottom: 17 };
+
+/**
+ * The baseline of a limit's label: above its line when that box is inside the plot and no other
+ * limit line (`others`: their y positions) crosses it, else below, else above anyway.
+ */
+export function limitLabelBaseline(y: number, others: readonly number[]): number {
+  const free = (p: typeof LABEL_ABOVE) =>
+    y + p.top >= M.top &&
+    y + p.bottom <= M.top + PH &&
+    others.every((o) => o < y + p.top - 1 || o > y + p.bottom + 1);
+  if (free(LABEL_ABOVE)) return y + LABEL_ABOVE.baseline;
+  if (free(LABEL_BELOW)) return y + LABEL_BELOW.baseline;
+  return y + LABEL_ABOVE.baseline;
+}
+
 /** Lines over time; series with `right` use the right-hand axis. */
 export function lineChart(spec: ChartSpec): string {
   const maxOf = (right: boolean) =>
@@ -155,22 +216,34 @@ export function lineChart(spec: ChartSpec): string {
       ...(spec.limits ?? []).filter((l) => Boolean(l.right) === right).map((l) => l.value),
     );
   const f = frame(spec, maxOf(false), maxOf(true));
-  for (const l of spec.limits ?? []) {
-    const y = r((l.right ? f.sy2 : f.sy)(l.value));
-    // Left-axis limits are labelled on the left, right-axis ones on the right, so they never collide.
-    const label = l.right
-      ? `<text class="tick" x="${M.left + PW - 4}" y="${Number(y) - 4}" text-anchor="end" fill="${l.color}">${escapeXml(l.label)}</text>`
-      : `<text class="tick" x="${M.left + 4}" y="${Number(y) - 4}" fill="${l.color}">${escapeXml(l.label)}</text>`;
+  const limits = (spec.limits ?? []).map((l) => ({ ...l, y: (l.right ? f.sy2 : f.sy)(l.value) }));
+  for (const l of limits) {
     f.body.push(
-      `<line class="limit" x1="${M.left}" x2="${M.left + PW}" y1="${y}" y2="${y}" stroke="${l.color}"/>`,
-      label,
+      `<line class="limit" x1="${M.left}" x2="${M.left + PW}" y1="${r(l.y)}" y2="${r(l.y)}" stroke="${l.color}"/>`,
     );
   }
-  for (const s of spec.series) {
+  const drawOrder = spec.series
+    .map((s, i) => ({ s, i }))
+    .sort((a, b) => (a.s.layer ?? 0) - (b.s.layer ?? 0) || a.i - b.i);
+  for (const { s } of drawOrder) {
     const sy = s.right ? f.sy2 : f.sy;
     const pts = spec.x.map((x, i) => `${r(f.sx(x))},${r(sy(s.values[i] ?? 0))}`).join(' ');
     f.body.push(
-      `<polyline data-series="${escapeXml(s.name)}" fill="none" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''} points="${pts}"/>`,
+      `<polyline data-series="${escapeXml(s.name)}" fill="none" stroke="${s.color}" stroke-width="${s.width ?? 2}" stroke-linejoin="round"${s.dashed ? ' stroke-dasharray="6 4"' : ''} points="${pts}"/>`,
+    );
+  }
+  // Labels over the series, each on a white halo: left-axis limits labelled on the left,
+  // right-axis ones on the right.
+  for (const l of limits) {
+    const base = r(
+      limitLabelBaseline(
+        l.y,
+        limits.filter((o) => o !== l).map((o) => o.y),
+      ),
+    );
+    const x = l.right ? `x="${M.left + PW - 4}" text-anchor="end"` : `x="${M.left + 4}"`;
+    f.body.push(
+      `<text class="tick limit-label" ${x} y="${base}" fill="${l.color}" stroke="#fff" stroke-width="3" paint-order="stroke">${escapeXml(l.label)}</text>`,
     );
   }
   f.body.push(hoverBands(spec, f.sx));

@@ -13,6 +13,7 @@
 import type { AuditResult } from '../audit.js';
 import type { Registry } from '../metrics.js';
 import { between, mulberry32 } from '../random.js';
+import { STATUS_COLOR } from '../report/colors.js';
 import { asObject, int, optStr, str } from '../shape.js';
 import type { VirtualUser } from '../vu.js';
 import { chargeAll, claimCoupon, createProducts } from './catalog-setup.js';
@@ -122,10 +123,11 @@ export function createCheckout(registry: Registry): Scenario {
     ],
     defaultThinkTime: { minMs: 1_000, maxMs: 3_000 },
     businessCounters: [
-      { metric: 'orders_paid', label: 'paid', color: '#22c55e' },
-      { metric: 'orders_out_of_stock', label: 'out of stock', color: '#f59e0b' },
-      { metric: 'orders_insufficient_points', label: 'no points', color: '#a855f7' },
-      { metric: 'orders_coupon_unavailable', label: 'coupon refused', color: '#0d9488' },
+      { metric: 'orders_paid', label: 'paid', color: STATUS_COLOR['201'] },
+      { metric: 'orders_out_of_stock', label: 'out of stock', color: STATUS_COLOR['409'] },
+      // 402's own shade is too pale for a line; a darker amber of the same class.
+      { metric: 'orders_insufficient_points', label: 'no points', color: '#ca8a04' },
+      { metric: 'orders_coupon_unavailable', label: 'coupon refused', color: '#c2410c' },
     ],
 
     async setup(ctx: ScenarioContext) {

@@ -12,6 +12,7 @@
  */
 import type { AuditResult } from '../audit.js';
 import type { Metric, Registry } from '../metrics.js';
+import { STATUS_COLOR } from '../report/colors.js';
 import { asObject, int, optStr, str } from '../shape.js';
 import type { VirtualUser } from '../vu.js';
 import { auditCouponDrop } from './coupon-drop-audit.js';
@@ -79,9 +80,9 @@ export function createCouponDrop(registry: Registry): Scenario {
     ],
     defaultThinkTime: { minMs: 500, maxMs: 1_500 },
     businessCounters: [
-      { metric: 'coupon_issued', label: 'issued', color: '#22c55e' },
-      { metric: 'coupon_sold_out', label: 'sold out', color: '#8b5cf6' },
-      { metric: 'coupon_duplicate', label: 'duplicate', color: '#f59e0b' },
+      { metric: 'coupon_issued', label: 'issued', color: STATUS_COLOR['201'] },
+      { metric: 'coupon_sold_out', label: 'sold out', color: STATUS_COLOR['410'] },
+      { metric: 'coupon_duplicate', label: 'duplicate', color: STATUS_COLOR['409'] },
     ],
 
     async setup(ctx: ScenarioContext) {
