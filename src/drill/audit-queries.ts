@@ -130,3 +130,36 @@ export async function readCommerceFacts(
   );
   return rows[0];
 }
+
+export interface UserCommerceFacts {
+  /** orders rows of the user. */
+  orders: number;
+  /** Sum of those orders' totals. */
+  paidTotal: number;
+  /** point_wallets.balance; null when the user has no wallet. */
+  balance: number | null;
+}
+
+/**
+ * Orders and wallet of each given user (by id, as text), so an audit can compare its own users
+ * with what they see through the API even on a database other clients also write to.
+ */
+export async function readUserCommerceFacts(
+  db: AuditDb,
+  userIds: readonly string[],
+): Promise<Map<string, UserCommerceFacts>> {
+  const { rows } = await db.query<{ id: string; orders: number; paid: string; balance: string | null }>(
+    `SELECT u.id::text AS id,
+            (SELECT count(*)::int FROM orders o WHERE o.user_id = u.id) AS orders,
+            (SELECT COALESCE(sum(o.total), 0)::text FROM orders o WHERE o.user_id = u.id) AS paid,
+            (SELECT w.balance::text FROM point_wallets w WHERE w.user_id = u.id) AS balance
+       FROM unnest($1::bigint[]) AS u(id)`,
+    [userIds],
+  );
+  return new Map(
+    rows.map((r) => [
+      r.id,
+      { orders: r.orders, paidTotal: Number(r.paid), balance: r.balance === null ? null : Number(r.balance) },
+    ]),
+  );
+}

@@ -129,3 +129,57 @@ describe('browse', () => {
     expect(s.root_group.checks.every((c) => c.fails === 0)).toBe(true);
   });
 });
+
+describe('checkout with --database-url', () => {
+  it('also audits stock, orders, wallets and ledgers straight from PostgreSQL, and keeps the API checks', async () => {
+    const run = await runDrillCli([
+      'checkout',
+      '--target',
+      server.url,
+      '--admin-token',
+      server.adminToken,
+      '--database-url',
+      server.databaseUrl,
+      '--vus',
+      '40',
+      '--duration',
+      '3s',
+      '--think-time',
+      '20ms..80ms',
+      '--users',
+      '60',
+      '--products',
+      '4',
+      '--stock',
+      '10',
+      '--quiet',
+      ...LENIENT_THRESHOLDS,
+    ]);
+    expect(run.code, explain(run)).toBe(expectedExit(run, 0));
+    const s = run.summary as DrillSummary;
+    expect(s.audit.verdict).toBe('PASS');
+    expect(s.audit.checks.filter((c) => c.source === 'api').map((c) => c.name)).toEqual([
+      'lists_readable',
+      'no_oversell',
+      'stock_conserved',
+      'acknowledged_orders_exist',
+      'no_unacknowledged_orders',
+      'points_balance',
+      'coupon_used_once',
+      'order_totals_consistent',
+      'coupon_refusals_explained',
+    ]);
+    expect(s.audit.checks.filter((c) => c.source === 'database').map((c) => [c.name, c.ok])).toEqual([
+      ['db_stock_conserved', true],
+      ['db_wallets_match_ledger', true],
+      ['db_coupon_orders_match_used', true],
+      ['db_orders_match_api', true],
+      ['db_balances_match_api', true],
+    ]);
+    // What PostgreSQL holds for the drill's users is what they saw through the API.
+    expect(s.audit.facts.dbOrders).toBe(s.audit.facts.serverOrders);
+    expect(s.audit.facts.dbOrders).toBe(s.metrics.orders_paid.values.count);
+    expect(s.audit.notes.join(' ')).not.toMatch(/PostgreSQL not audited/);
+    expect(run.stdout).toMatch(/✓ db_orders_match_api .* \(PostgreSQL\)/);
+  });
+});

@@ -11,12 +11,26 @@
  * points_balance (balance = charges − paid, per user whose charges are all known) ·
  * coupon_used_once · order_totals_consistent (total = subtotal − discount = Σ lines − discount) ·
  * coupon_refusals_explained (COUPON_UNAVAILABLE only for a coupon already spent).
+ *
+ * With the target's database (embedded mode, or --database-url) it also reads PostgreSQL:
+ * db_stock_conserved (the drill's products: stock ≥ 0, stock + units in order_items = initial) ·
+ * db_wallets_match_ledger (every wallet = the sum of its ledger) · db_coupon_orders_match_used
+ * (orders with a coupon = user coupons USED) · db_orders_match_api (each drill user's orders and
+ * their totals, as the API listed them) · db_balances_match_api (each drill user's balance).
+ * The wallet and coupon checks cover the whole database; the others only the drill's own rows.
  * Products are assumed to be bought only by this drill's users (true for a drill's own server).
  */
 
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import { type AuditCheck, type AuditResult, check, verdictOf } from '../audit.js';
+import {
+  type CommerceFacts,
+  readCommerceFacts,
+  readUserCommerceFacts,
+  type UserCommerceFacts,
+  withDatabase,
+} from '../audit-queries.js';
 import { mapLimit } from '../concurrency.js';
 import { asArray, asObject, int, optStr, str } from '../shape.js';
 import type { CheckoutObservations } from './checkout-types.js';
@@ -79,6 +93,108 @@ async function readUser(ctx: AuditContext, token: string): Promise<UserState> {
   } catch (err) {
     return { orders: null, balance: null, error: (err as Error).message };
   }
+}
+
+/** What the API showed of one drill user; null when their orders or points could not be read. */
+export interface ApiUserView {
+  id: string;
+  orders: number | null;
+  paidTotal: number | null;
+  balance: number | null;
+}
+
+/** The PostgreSQL checks of a checkout run, from the facts read there and what the API showed. */
+export function checkoutDatabaseChecks(
+  products: number,
+  commerce: CommerceFacts,
+  api: readonly ApiUserView[],
+  db: ReadonlyMap<string, UserCommerceFacts>,
+): { checks: AuditCheck[]; facts: AuditResult['facts'] } {
+  let ordersCompared = 0;
+  let ordersDiffer = 0;
+  let firstOrders = '';
+  let balancesCompared = 0;
+  let balancesDiffer = 0;
+  let firstBalance = '';
+  let dbOrders = 0;
+  let dbPaidTotal = 0;
+  for (const u of api) {
+    const row = db.get(u.id);
+    dbOrders += row?.orders ?? 0;
+    dbPaidTotal += row?.paidTotal ?? 0;
+    if (u.orders !== null && u.paidTotal !== null) {
+      ordersCompared++;
+      if (!row || row.orders !== u.orders || row.paidTotal !== u.paidTotal) {
+        ordersDiffer++;
+        firstOrders ||= `user ${u.id}: the API lists ${u.orders} orders (total ${u.paidTotal}), PostgreSQL holds ${row?.orders ?? 0} (total ${row?.paidTotal ?? 0})`;
+      }
+    }
+    if (u.balance !== null) {
+      balancesCompared++;
+      const stored = row?.balance ?? null;
+      if (stored !== u.balance) {
+        balancesDiffer++;
+        firstBalance ||= `user ${u.id}: the API shows ${u.balance} points, point_wallets holds ${stored ?? 'no wallet'}`;
+      }
+    }
+  }
+  const checks = [
+    check(
+      'db_stock_conserved',
+      commerce.productsOff === 0,
+      `stock ≥ 0 and stock + sold = initial for ${products} products`,
+      `${commerce.productsOff} differ`,
+      "products.stock plus the units in order_items equals the initial stock of each of the drill's products",
+      'database',
+    ),
+    check(
+      'db_wallets_match_ledger',
+      commerce.walletsOff === 0,
+      0,
+      commerce.walletsOff,
+      'wallets whose balance is not the sum of their point_ledger rows (every wallet in the database)',
+      'database',
+    ),
+    check(
+      'db_coupon_orders_match_used',
+      commerce.ordersWithCoupon === commerce.couponsUsed,
+      `${commerce.couponsUsed} user coupons USED`,
+      `${commerce.ordersWithCoupon} orders with a coupon`,
+      'every coupon marked USED paid for exactly one order (whole database)',
+      'database',
+    ),
+    check(
+      'db_orders_match_api',
+      ordersDiffer === 0,
+      `${ordersCompared} users: the orders their API list shows`,
+      `${ordersDiffer} differ`,
+      ordersDiffer
+        ? `first: ${firstOrders}`
+        : 'PostgreSQL holds exactly the orders (and totals) each drill user sees',
+      'database',
+    ),
+    check(
+      'db_balances_match_api',
+      balancesDiffer === 0,
+      `${balancesCompared} users: the balance the API shows`,
+      `${balancesDiffer} differ`,
+      balancesDiffer
+        ? `first: ${firstBalance}`
+        : "point_wallets holds each drill user's balance as the API shows it",
+      'database',
+    ),
+  ];
+  return {
+    checks,
+    facts: {
+      dbOrders,
+      dbPaidTotal,
+      dbProductsOff: commerce.productsOff,
+      dbWalletsOff: commerce.walletsOff,
+      dbOrdersWithCoupon: commerce.ordersWithCoupon,
+      dbCouponsUsed: commerce.couponsUsed,
+    },
+  };
 }
 
 export async function auditCheckout(ctx: AuditContext, o: CheckoutObservations): Promise<AuditResult> {
@@ -222,22 +338,49 @@ export async function auditCheckout(ctx: AuditContext, o: CheckoutObservations):
     ),
   ];
   const soldTotal = [...sold.values()].reduce((a, b) => a + b, 0);
-  return {
-    verdict: verdictOf(checks),
-    checks,
-    facts: {
-      products: o.products.length,
-      initialStockTotal: o.products.reduce((s, p) => s + p.stock, 0),
-      soldUnits: soldTotal,
-      serverOrders,
-      answered201: acked,
-      usersPointsChecked: pointsChecked,
-    },
-    notes: [
-      "Products are assumed to be bought only by this drill's users.",
-      ...(ctx.databaseUrl
-        ? ['PostgreSQL not audited for checkout: the drill audits its tables for coupon-drop only.']
-        : []),
-    ],
+  const facts: AuditResult['facts'] = {
+    products: o.products.length,
+    initialStockTotal: o.products.reduce((s, p) => s + p.stock, 0),
+    soldUnits: soldTotal,
+    serverOrders,
+    answered201: acked,
+    usersPointsChecked: pointsChecked,
   };
+  const notes = ["Products are assumed to be bought only by this drill's users."];
+
+  if (ctx.databaseUrl) {
+    const api: ApiUserView[] = states.map((st, u) => ({
+      id: o.users.ids[u],
+      orders: st.orders ? st.orders.length : null,
+      paidTotal: st.orders ? st.orders.reduce((sum, x) => sum + x.total, 0) : null,
+      balance: st.balance,
+    }));
+    try {
+      ctx.log(`audit: reading stock, orders, wallets and ledgers in PostgreSQL`);
+      const initial = new Map(o.products.map((p) => [p.id, p.stock]));
+      const [commerce, users] = await withDatabase(
+        ctx.databaseUrl,
+        async (db) =>
+          [await readCommerceFacts(db, initial), await readUserCommerceFacts(db, o.users.ids)] as const,
+        'stampede-drill-audit',
+      );
+      const db = checkoutDatabaseChecks(o.products.length, commerce, api, users);
+      checks.push(...db.checks);
+      Object.assign(facts, db.facts);
+    } catch (err) {
+      checks.push(
+        check(
+          'db_readable',
+          false,
+          'readable',
+          'error',
+          `could not audit PostgreSQL: ${(err as Error).message}`,
+          'database',
+        ),
+      );
+    }
+  } else {
+    notes.push('PostgreSQL not audited (no --database-url; automatic only in embedded mode).');
+  }
+  return { verdict: verdictOf(checks), checks, facts, notes };
 }
