@@ -116,8 +116,11 @@ export async function buildApp(parts: AppParts, logger?: FastifyBaseLogger): Pro
 
   // Shed load only when the event loop is really stuck (a death spiral), not merely busy: during a
   // drop the loop runs near 100 % by design, and the gate answers fastest exactly then.
+  // Sampled over 5 s: under-pressure reads an interval without a single loop sample (a busy machine,
+  // one long synchronous response) as an infinite delay, and a 1 s interval shed bulk requests in tests.
   await app.register(underPressure, {
     maxEventLoopDelay: 2_000,
+    sampleInterval: 5_000,
     exposeStatusRoute: false,
     pressureHandler: () => {
       throw appError('OVERLOADED', 'the server is overloaded; retry shortly', { 'retry-after': '1' });
