@@ -1,19 +1,24 @@
 #!/usr/bin/env node
 /**
- * stampede CLI: serve | worker | migrate | help.
+ * stampede CLI: serve | worker | migrate | demo | drill | help.
  * Configuration comes from the environment (see README's table); a bad value stops here with a
- * sentence naming the variable.
+ * sentence naming the variable (exit 78). A start-up failure with a known cause (port taken,
+ * PostgreSQL or Redis unreachable, DATA_DIR not writable, embedded PostgreSQL not starting) prints
+ * one sentence and the next step, no stack trace, and exits with its code (69 or 73); any other
+ * error prints its stack and exits 1.
  */
 import { ConfigError, loadConfig } from './config.js';
-import { migrate } from './infra/postgres/migrate.js';
-import { createRuntime } from './runtime.js';
-import { printBanner, startServer } from './server.js';
+
+// The server's modules load only for the commands that run it, so `demo`, `drill` and `help`
+// start quickly.
+const serverModules = async () => ({ ...(await import('./server.js')), ...(await import('./runtime.js')) });
 
 const USAGE = `usage: stampede <command>
 
   serve     serve the HTTP API (embedded mode unless DATABASE_URL and REDIS_URL are set)
   worker    run background work only (reconcilers, outbox relay), no HTTP
   migrate   apply database migrations and exit
+  demo      load sample data into a running server: stampede demo [--target URL] [--admin-token T]
   drill     rehearse a drop: stampede drill <scenario> [options] (stampede drill --help)
   help      this text
 `;
@@ -49,16 +54,30 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = await runDrillCli(argv.slice(1));
     return;
   }
+  if (command === 'demo') {
+    const { runDemoCli } = await import('./demo.js');
+    process.exitCode = await runDemoCli(argv.slice(1));
+    return;
+  }
   const config = loadConfig();
+  const { checkStartup, createRuntime, explainRuntimeFailure, printBanner, startServer } =
+    await serverModules();
   switch (command) {
     case 'serve': {
-      const server = await startServer(config);
+      // In a terminal the banner is what a person reads: without an explicit LOG_LEVEL, only
+      // warnings and errors are logged there (as JSON lines, like everywhere else).
+      const quietLogs = Boolean(process.stdout.isTTY) && !process.env.LOG_LEVEL;
+      const serveConfig = quietLogs ? { ...config, logLevel: 'warn' } : config;
+      const server = await startServer(serveConfig);
       onSignals(server.stop);
-      printBanner(server, config);
+      printBanner(server, serveConfig, { quietLogs });
       return;
     }
     case 'worker': {
-      const runtime = await createRuntime({ ...config, runBackground: true });
+      await checkStartup(config, { listens: false });
+      const runtime = await createRuntime({ ...config, runBackground: true }).catch((err) => {
+        throw explainRuntimeFailure(err, config);
+      });
       runtime.lifecycle.state = 'ready';
       void runtime.startBackground();
       onSignals(() => runtime.close());
@@ -66,10 +85,15 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'migrate': {
+      await checkStartup(config, { listens: false });
       if (!config.databaseUrl) {
-        const runtime = await createRuntime(config); // embedded: starts PG and migrates
+        // embedded: starts PG and migrates
+        const runtime = await createRuntime(config).catch((err) => {
+          throw explainRuntimeFailure(err, config);
+        });
         await runtime.close();
       } else {
+        const { migrate } = await import('./infra/postgres/migrate.js');
         const applied = await migrate(config.databaseUrl, () => {});
         process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'nothing to apply\n');
       }
@@ -81,10 +105,19 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).catch((err) => {
+main(process.argv.slice(2)).catch(async (err) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`configuration error: ${err.message}\n`);
     process.exit(78);
+  }
+  const { StartupError } = await import('./server.js');
+  if (err instanceof StartupError) {
+    const hint = err.hint
+      .split('\n')
+      .map((line) => `  ${line}`)
+      .join('\n');
+    process.stderr.write(`stampede could not start: ${err.message}\n${hint}\n`);
+    process.exit(err.exitCode);
   }
   process.stderr.write(
     `stampede failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,

@@ -27,6 +27,42 @@ export interface EmbeddedDatabase {
   stop(): Promise<void>;
 }
 
+/**
+ * The embedded PostgreSQL did not initialise or start. Its output up to the failure is written to
+ * `logFile` (DATA_DIR/postgres.log) when DATA_DIR can take it; `lastLine` is its last line.
+ */
+export class EmbeddedPostgresError extends Error {
+  override name = 'EmbeddedPostgresError';
+  constructor(
+    message: string,
+    readonly logFile: string | undefined,
+    readonly lastLine: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Keeps PostgreSQL's output of a failed start in DATA_DIR/postgres.log and says where it is. */
+function startFailure(step: string, dataDir: string, err: unknown, output: string[]): EmbeddedPostgresError {
+  const text = [...output, err === undefined || err === '' ? '' : String(err)].join('').trim();
+  const lastLine =
+    text
+      .split('\n')
+      .filter((l) => l.trim())
+      .pop() ?? '(no output)';
+  const logFile = path.join(dataDir, 'postgres.log');
+  try {
+    writeFileSync(logFile, `${text}\n`);
+    return new EmbeddedPostgresError(
+      `embedded PostgreSQL did not ${step}; its log is ${logFile}`,
+      logFile,
+      lastLine,
+    );
+  } catch {
+    return new EmbeddedPostgresError(`embedded PostgreSQL did not ${step}:\n${text}`, undefined, lastLine);
+  }
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -57,7 +93,10 @@ async function stopOrphanPostmaster(pgDir: string, log: (m: string) => void): Pr
   process.kill(pid, 'SIGINT');
   const deadline = Date.now() + 30_000;
   while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  if (isAlive(pid)) throw new Error(`PostgreSQL pid ${pid} did not stop; stop it and start again.`);
+  if (isAlive(pid))
+    throw new Error(
+      `the PostgreSQL left by an earlier run (pid ${pid}) did not stop within 30 s; stop it (kill ${pid}) and start again.`,
+    );
 }
 
 function runningAsRoot(): boolean {
@@ -113,12 +152,16 @@ export async function startEmbeddedPostgres(
   await stopOrphanPostmaster(pgDir, log);
   if (!existsSync(path.join(pgDir, 'PG_VERSION'))) {
     log(`initialising PostgreSQL in ${pgDir}`);
-    await server.initialise();
+    try {
+      await server.initialise();
+    } catch (err) {
+      throw startFailure('initialise', dataDir, err, pgLogs);
+    }
   }
   try {
     await server.start();
   } catch (err) {
-    throw new Error(`embedded PostgreSQL did not start: ${String(err ?? '')}\n${pgLogs.join('')}`);
+    throw startFailure('start', dataDir, err, pgLogs);
   }
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   const pid = Number(readFileSync(path.join(pgDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
