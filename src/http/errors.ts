@@ -11,6 +11,8 @@ export const ERRORS = {
   INSUFFICIENT_POINTS: { status: 402, title: 'Not enough points' },
   FORBIDDEN: { status: 403, title: 'Not allowed for this actor' },
   NOT_OPEN: { status: 403, title: 'The drop is not open' },
+  NOT_ADMITTED: { status: 403, title: 'No valid waiting-room pass' },
+  PASS_EXPIRED: { status: 403, title: 'The waiting-room pass has expired' },
   NOT_FOUND: { status: 404, title: 'Not found' },
   REQUEST_TIMEOUT: { status: 408, title: 'The request was not received in time' },
   ALREADY_ISSUED: { status: 409, title: 'Already issued to this user' },

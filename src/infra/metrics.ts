@@ -148,6 +148,47 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly waitingRoomJoins = new Counter({
+    name: 'stampede_waiting_room_joins_total',
+    help: 'Entries that joined a waiting room (durable)',
+    registers: [this.registry],
+  });
+
+  readonly waitingRoomAdmitted = new Counter({
+    name: 'stampede_waiting_room_admitted_total',
+    help: 'Entries admitted from a waiting room, by room',
+    labelNames: ['room'] as const,
+    registers: [this.registry],
+  });
+
+  readonly waitingRoomDropped = new Counter({
+    name: 'stampede_waiting_room_dropped_total',
+    help: 'Waiting entries dropped for missing heartbeats, by room',
+    labelNames: ['room'] as const,
+    registers: [this.registry],
+  });
+
+  readonly waitingRoomWaiting = new Gauge({
+    name: 'stampede_waiting_room_waiting',
+    help: 'Entries waiting (pre-queue included), by room, as the admitter last saw them',
+    labelNames: ['room'] as const,
+    registers: [this.registry],
+  });
+
+  readonly waitingRoomActive = new Gauge({
+    name: 'stampede_waiting_room_active',
+    help: 'Admitted entries holding a live pass, by room, as the admitter last saw them',
+    labelNames: ['room'] as const,
+    registers: [this.registry],
+  });
+
+  readonly passRejections = new Counter({
+    name: 'stampede_waiting_room_pass_rejections_total',
+    help: 'Protected requests refused for their pass, by reason (missing, forged, other, expired, ended)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   /** The group committer's onBatch hook for the committer called `name`. */
   commitObserver(name: string): (size: number, seconds: number, ok: boolean) => void {
     return (size, seconds, ok) => {

@@ -114,6 +114,11 @@ export class Auth {
     }
   }
 
+  /** A key for another signer (waiting-room passes...), derived from the JWT secret, never the secret itself. */
+  subkey(purpose: string): Buffer {
+    return createHmac('sha256', this.hmacKey).update(`stampede:subkey:${purpose}`).digest();
+  }
+
   isAdminToken(token: string): boolean {
     return timingSafeEqual(digest(token), this.adminDigest);
   }

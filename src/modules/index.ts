@@ -13,6 +13,7 @@ import outbox from './outbox/index.js';
 import points from './points/index.js';
 import ranking from './ranking/index.js';
 import users from './users/index.js';
+import waitingRooms from './waiting-rooms/index.js';
 
 export const MODULES: readonly AnyModuleDefinition[] = [
   users,
@@ -21,6 +22,7 @@ export const MODULES: readonly AnyModuleDefinition[] = [
   catalog,
   ranking,
   notifications,
+  waitingRooms,
   coupons,
   orders,
   outbox,

@@ -72,6 +72,7 @@ describe('PostgreSQL is exact on its own', () => {
       startsAt: null,
       endsAt: null,
       validDays: null,
+      waitingRoomId: null,
     });
     const attempts = [...userIds, ...userIds.slice(0, 1500)];
     const settled = await Promise.allSettled(attempts.map((u) => service.issue(coupon.id, u)));

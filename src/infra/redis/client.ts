@@ -13,6 +13,7 @@ export interface ScriptCommands {
   loadUnits(k1: string, k2: string, k3: string, k4: string, remaining: number): Promise<number>;
   resyncUnits(k1: string, k2: string, k3: string, ...args: (string | number)[]): Promise<number[]>;
   releaseLock(k1: string, token: string): Promise<number>;
+  holdLease(k1: string, token: string, ttlMs: number): Promise<number>;
   rankOrder(
     k1: string,
     k2: string,

@@ -16,12 +16,12 @@ declare module '../../kernel/module.js' {
 export default defineModule({
   name: 'coupons',
   infra: ['postgres', 'admissions', 'metrics'],
-  dependsOn: [],
+  dependsOn: ['waitingRooms'],
   prefix: '/api/v1',
-  create({ infra }) {
+  create({ infra, modules: { waitingRooms } }) {
     const repo = new CouponsRepository(infra.postgres());
     const admission = infra.admissions.protocol(couponUnits(repo));
-    const coupons = new CouponsService(repo, admission, infra.metrics);
+    const coupons = new CouponsService(repo, admission, infra.metrics, waitingRooms);
     return {
       service: coupons,
       routes: couponsRoutes(coupons),

@@ -14,6 +14,8 @@ export interface CouponRow {
   startsAt: Date;
   endsAt: Date | null;
   validDays: number | null;
+  /** Issuing needs a pass of this waiting room; null = unprotected. */
+  waitingRoomId: string | null;
 }
 
 export interface NewCoupon {
@@ -24,6 +26,7 @@ export interface NewCoupon {
   startsAt: Date | null;
   endsAt: Date | null;
   validDays: number | null;
+  waitingRoomId: string | null;
 }
 
 export interface IssueRequest {
@@ -49,16 +52,26 @@ export interface MyCouponRow {
 }
 
 const COUPON_COLUMNS = `id::text AS id, name, discount_type AS "discountType", discount_value AS "discountValue",
-  quantity, issued_count AS "issuedCount", starts_at AS "startsAt", ends_at AS "endsAt", valid_days AS "validDays"`;
+  quantity, issued_count AS "issuedCount", starts_at AS "startsAt", ends_at AS "endsAt", valid_days AS "validDays",
+  waiting_room_id::text AS "waitingRoomId"`;
 
 export class CouponsRepository {
   constructor(private readonly pool: Pool) {}
 
   async create(c: NewCoupon): Promise<CouponRow> {
     const { rows } = await this.pool.query<CouponRow>(
-      `INSERT INTO coupons (name, discount_type, discount_value, quantity, starts_at, ends_at, valid_days)
-       VALUES ($1, $2, $3, $4, COALESCE($5, now()), $6, $7) RETURNING ${COUPON_COLUMNS}`,
-      [c.name, c.discountType, c.discountValue, c.quantity, c.startsAt, c.endsAt, c.validDays],
+      `INSERT INTO coupons (name, discount_type, discount_value, quantity, starts_at, ends_at, valid_days, waiting_room_id)
+       VALUES ($1, $2, $3, $4, COALESCE($5, now()), $6, $7, $8) RETURNING ${COUPON_COLUMNS}`,
+      [
+        c.name,
+        c.discountType,
+        c.discountValue,
+        c.quantity,
+        c.startsAt,
+        c.endsAt,
+        c.validDays,
+        c.waitingRoomId,
+      ],
     );
     return rows[0];
   }

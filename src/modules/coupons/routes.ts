@@ -22,6 +22,7 @@ const Coupon = Type.Object({
   startsAt: Type.String({ format: 'date-time' }),
   endsAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   validDays: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+  waitingRoomId: Type.Union([Type.String(), Type.Null()]),
 });
 
 const CouponWithRemaining = Type.Intersect([Coupon, Type.Object({ remaining: Type.Integer() })]);
@@ -37,6 +38,7 @@ function view(c: CouponRow) {
     startsAt: c.startsAt.toISOString(),
     endsAt: c.endsAt ? c.endsAt.toISOString() : null,
     validDays: c.validDays,
+    waitingRoomId: c.waitingRoomId,
   };
 }
 
@@ -66,6 +68,12 @@ export const couponsRoutes =
               startsAt: Type.Optional(Type.String({ format: 'date-time' })),
               endsAt: Type.Optional(Type.String({ format: 'date-time' })),
               validDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+              waitingRoomId: Type.Optional(
+                Type.String({
+                  pattern: '^[1-9][0-9]{0,17}$',
+                  description: 'issuing then needs a pass of this room',
+                }),
+              ),
             },
             { additionalProperties: false },
           ),
@@ -93,6 +101,7 @@ export const couponsRoutes =
           startsAt,
           endsAt,
           validDays: b.validDays ?? null,
+          waitingRoomId: b.waitingRoomId ?? null,
         });
         return reply.code(201).send(view(row));
       },
@@ -125,6 +134,14 @@ export const couponsRoutes =
           tags: ['coupons'],
           summary: 'Claim one unit of an FCFS coupon; 201 only once it is committed',
           params: Params,
+          headers: Type.Object({
+            'x-waiting-room-pass': Type.Optional(
+              Type.String({
+                maxLength: 512,
+                description: 'the pass of the waiting room in front of a protected drop',
+              }),
+            ),
+          }),
           response: {
             201: Type.Object({
               userCouponId: Type.String(),
@@ -140,7 +157,8 @@ export const couponsRoutes =
         const user = userOf(request);
         const { couponId } = request.params;
         if (!isId(couponId)) throw appError('NOT_FOUND', `no coupon ${couponId}`);
-        const issued = await coupons.issue(couponId, user.id);
+        const pass = request.headers['x-waiting-room-pass'];
+        const issued = await coupons.issue(couponId, user.id, typeof pass === 'string' ? pass : undefined);
         return reply.code(201).send({
           userCouponId: issued.userCouponId,
           couponId: issued.couponId,

@@ -7,6 +7,7 @@
 import { appError } from '../../http/errors.js';
 import { type AdmissionProtocol, CommitFailedError, type UnitKind } from '../../infra/admission/index.js';
 import type { Metrics } from '../../infra/metrics.js';
+import type { WaitingRoomsService } from '../waiting-rooms/service.js';
 import type { CouponRow, CouponsRepository, IssueRequest, IssueResult, NewCoupon } from './repository.js';
 
 const META_TTL_MS = 5_000;
@@ -52,9 +53,17 @@ export class CouponsService {
     private readonly repo: CouponsRepository,
     private readonly admission: AdmissionProtocol<IssueRequest, IssueResult>,
     private readonly metrics: Metrics,
+    /** Protected drops check their pass here, and end it once the coupon is issued. */
+    private readonly rooms: Pick<WaitingRoomsService, 'room' | 'checkPass' | 'complete'> | null = null,
   ) {}
 
   async create(input: NewCoupon): Promise<CouponRow> {
+    if (input.waitingRoomId !== null) {
+      if (!this.rooms) throw new Error('coupons were composed without waiting rooms');
+      await this.rooms.room(input.waitingRoomId).catch(() => {
+        throw appError('VALIDATION_FAILED', `body.waitingRoomId: no waiting room ${input.waitingRoomId}`);
+      });
+    }
     const row = await this.repo.create(input);
     this.meta.set(row.id, { row, at: Date.now() });
     await this.admission.prime(row.id, { remaining: row.quantity, holders: [] });
@@ -87,7 +96,8 @@ export class CouponsService {
     return row;
   }
 
-  async issue(couponId: string, userId: string): Promise<Issued> {
+  /** `pass` is the X-Waiting-Room-Pass header, needed when the drop is behind a waiting room. */
+  async issue(couponId: string, userId: string, pass?: string): Promise<Issued> {
     const coupon = await this.metadata(couponId);
     const now = Date.now();
     if (now < coupon.startsAt.getTime() || (coupon.endsAt && now >= coupon.endsAt.getTime())) {
@@ -96,6 +106,15 @@ export class CouponsService {
         'NOT_OPEN',
         `coupon ${couponId} is open from ${coupon.startsAt.toISOString()}${coupon.endsAt ? ` to ${coupon.endsAt.toISOString()}` : ''}`,
       );
+    }
+
+    if (coupon.waitingRoomId !== null && this.rooms) {
+      try {
+        await this.rooms.checkPass(coupon.waitingRoomId, userId, pass);
+      } catch (err) {
+        this.count(couponId, 'not_admitted');
+        throw err;
+      }
     }
 
     let result: IssueResult;
@@ -116,6 +135,7 @@ export class CouponsService {
       return this.reject(couponId, result.outcome);
     }
     this.count(couponId, 'issued');
+    if (coupon.waitingRoomId !== null) await this.rooms?.complete(coupon.waitingRoomId, userId);
     return { userCouponId: result.userCouponId, couponId, status: 'ISSUED', expiresAt: result.expiresAt };
   }
 

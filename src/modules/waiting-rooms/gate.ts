@@ -51,9 +51,10 @@ export interface TickInput {
 }
 
 export interface TickResult {
-  /** Admitted entries whose pass expired (slot freed). */
+  /** Admitted entries whose pass expired (slot freed), in no particular order. */
   expired: string[];
-  /** Waiting entries dropped for missing heartbeats. */
+  /** Waiting entries dropped for missing heartbeats, in no particular order (a tick may drop only
+   * some of them when there are very many; the rest go on the next ticks). */
   dropped: string[];
   /** The next waiting entries, in order, that may be admitted now. */
   candidates: string[];
