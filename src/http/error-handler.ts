@@ -23,7 +23,34 @@ export const MAX_PARAM_LENGTH = 100;
 
 function send(reply: FastifyReply, err: AppError) {
   for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+  if (err.code === 'PAYLOAD_TOO_LARGE') lingerBeforeClosing(reply.raw.socket);
   return reply.code(err.status).type('application/problem+json').send(problemOf(err));
+}
+
+/** How long a refused body may keep arriving after the answer, before the connection is closed. */
+const LINGER_MS = 2_000;
+
+/**
+ * A body refused unread (413 on its Content-Length) is still on its way when the answer is sent,
+ * and Fastify closes the connection after it: closing with unread data resets the connection, and
+ * the client, still writing, may never read the answer. So the close lingers (RFC 9112 §9.6): our
+ * side ends, what the client still sends is read and dropped, and the socket is destroyed once the
+ * client closes or after LINGER_MS.
+ */
+function lingerBeforeClosing(socket: (Duplex & { destroySoon?: () => void }) | null): void {
+  if (!socket || socket.destroyed || typeof socket.destroySoon !== 'function') return;
+  socket.destroySoon = function lingering(this: Duplex) {
+    if (this.writable) this.end();
+    const close = () => {
+      clearTimeout(timer);
+      this.destroy();
+    };
+    const timer = setTimeout(close, LINGER_MS);
+    timer.unref?.();
+    this.once('end', close);
+    this.once('close', () => clearTimeout(timer));
+    this.resume();
+  };
 }
 
 /** `s` when it is short, plain printable ASCII; undefined otherwise (never quote odd input). */

@@ -308,6 +308,36 @@ describe('hostile input', () => {
     });
   });
 
+  it('a body over the limit is answered 413, and the connection is not reset while the client still sends', async () => {
+    // The server refuses on Content-Length without reading the body, then closes; closing with the
+    // body still arriving would reset the connection under the client (EPIPE), answer unread.
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    const chunks: Buffer[] = [];
+    let error: string | undefined;
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      error = err.code ?? err.message;
+    });
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    // Headers and body in one write, as HTTP clients send them: most of it still in flight when
+    // the server answers.
+    const body = `{"name":"${'x'.repeat(6_000_000)}"}`;
+    socket.write(
+      `POST /api/v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    await Promise.race([closed, sleep(10_000)]);
+    socket.destroy();
+    expect(error, 'the connection was reset').toBeUndefined();
+    const [answer] = parseResponses(Buffer.concat(chunks), true);
+    expect(answer).toBeDefined();
+    expectProblem(
+      { status: answer.status, contentType: answer.headers['content-type'] ?? '', text: answer.body },
+      413,
+      'PAYLOAD_TOO_LARGE',
+    );
+  });
+
   it('a request timeout is answered 408 REQUEST_TIMEOUT on the socket', async () => {
     const socket = new PassThrough();
     const written: Buffer[] = [];
