@@ -214,7 +214,7 @@ export class MemoryWaitingRoomGate implements WaitingRoomGate {
       if (at >= input.idleBeforeMs) break; // oldest first: the rest beat later
       const e = room.entries.get(userId);
       room.beats.delete(userId);
-      if (!e || e.status !== 'WAITING') continue;
+      if (e?.status !== 'WAITING') continue;
       this.dequeue(room, e);
       room.prequeue.delete(userId);
       e.status = 'EXPIRED';
@@ -237,7 +237,7 @@ export class MemoryWaitingRoomGate implements WaitingRoomGate {
     const moved: string[] = [];
     for (const userId of userIds) {
       const e = room.entries.get(userId);
-      if (!e || e.status !== 'WAITING' || e.seq === null) continue;
+      if (e?.status !== 'WAITING' || e.seq === null) continue;
       this.dequeue(room, e);
       room.beats.delete(userId);
       e.status = 'ADMITTED';
