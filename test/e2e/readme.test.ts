@@ -266,14 +266,15 @@ describe('README walk-throughs and the demo, on a fresh embedded server', () => 
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('finds the two walk-through sections, each bash block with its output', () => {
+  it('finds the walk-through sections, each bash block with its output', () => {
     const { headings, steps } = walkthroughSteps(README);
     expect(headings).toEqual([
       'A drop with curl (real output)',
       'Points, products and orders with curl (real output)',
+      'A waiting room with curl (real output)',
     ]);
     expect(steps.length).toBeGreaterThanOrEqual(10);
-    expect(steps.filter((s) => s.expected).length).toBe(steps.length - 1); // only the setup prints nothing
+    expect(steps.filter((s) => s.expected).length).toBe(steps.length - 2); // only the two setups print nothing
     expect(steps[0].bash).toMatch(/^B=http:\/\/127\.0\.0\.1:3000$/m);
     for (const s of steps) // no machine paths
       expect(`${s.bash}${s.expected?.body ?? ''}`).not.toMatch(/\/(home|root|Users|work|tmp)\//);
