@@ -190,7 +190,7 @@ export function parseDrillArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
         : '$ADMIN_TOKEN';
   if (target && !adminToken) {
     throw new DrillUsageError(
-      `--target needs the server's admin token: --admin-token T (or $STAMPEDE_ADMIN_TOKEN); ${ADMIN_TOKEN_HINT}.`,
+      `--target needs the server's admin token: --admin-token T (or $STAMPEDE_ADMIN_TOKEN); ${ADMIN_TOKEN_HINT}`,
     );
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/Z$/, '');

@@ -226,20 +226,24 @@ async function drill(opts: DrillOptions, io: DrillIo, out: OutputDir): Promise<D
     ];
     let iterationErrors = 0;
     let firstIterationError: string | undefined;
+    /** The cumulative counters the timeline and the progress line show, as they stand. */
+    const countersNow = (): Record<string, number> => {
+      const counters: Record<string, number> = {};
+      for (const n of counterNames) {
+        const m = registry.get(n);
+        counters[n] = m && m.sink.type === 'counter' ? m.sink.count : 0;
+      }
+      counters.http_req_failed =
+        metrics.httpReqFailed.sink.type === 'rate' ? metrics.httpReqFailed.sink.passes : 0;
+      return counters;
+    };
     const sample = (t: number) => {
       const st = executor.status();
       metrics.vus.add(st.active);
       metrics.vusMax.add(st.allocated);
       const gen = monitor.sample();
       windows.push(gen);
-      const counters: Record<string, number> = {};
-      for (const n of counterNames) {
-        const m = registry.get(n);
-        counters[n] = m && m.sink.type === 'counter' ? m.sink.count : 0;
-      }
-      const failed = metrics.httpReqFailed.sink.type === 'rate' ? metrics.httpReqFailed.sink.passes : 0;
-      counters.http_req_failed = failed;
-      return timeline.close(t, st, counters, gen);
+      return timeline.close(t, st, countersNow(), gen);
     };
     const figures = (s: Sample): ProgressFigures => ({
       t: s.t,
@@ -294,7 +298,9 @@ async function drill(opts: DrillOptions, io: DrillIo, out: OutputDir): Promise<D
         ? sample(lastT)
         : timeline.samples[timeline.samples.length - 1];
     monitor.stop();
-    const f = figures(final);
+    // The last line shows the final counts, even when the last sample closed just before the end.
+    const counters = countersNow();
+    const f = { ...figures(final), counters, errors: counters.http_req_failed };
     live.done(f, since(f));
     progress = null;
     await client.destroy();
