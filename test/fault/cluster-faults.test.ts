@@ -302,15 +302,21 @@ describe('embedded mode: kill -9 and restart on the same data directory', () => 
       });
       const couponId = created.body.id;
       const url = proc.url;
+      let acked = 0;
       const stormP = Promise.all(
         who.map((u) =>
           client
             .call('POST', `${url}/api/v1/coupons/${couponId}/issue`, { token: u.token })
-            .then((r) => ({ user: u, status: r.status }))
+            .then((r) => {
+              if (r.status === 201) acked += 1;
+              return { user: u, status: r.status };
+            })
             .catch(() => ({ user: u, status: 0 })),
         ),
       );
-      await new Promise((r) => setTimeout(r, 200));
+      // Kill once the first issues are acknowledged (a fixed delay missed them on a busy machine).
+      for (const deadline = Date.now() + 20_000; acked === 0 && Date.now() < deadline; )
+        await new Promise((r) => setTimeout(r, 5));
       proc.child.kill('SIGKILL');
       await proc.exited;
       const answers = await stormP;
