@@ -2,7 +2,11 @@
 // next to the compiled JS, and makes the CLI executable.
 import { chmodSync, cpSync, existsSync, rmSync } from 'node:fs';
 
-const assets = [['src/infra/redis/lua', 'dist/infra/redis/lua']];
+const assets = [
+  ['src/infra/redis/lua', 'dist/infra/redis/lua'],
+  // Static pages (the waiting room's /wait/:roomId), read from dist/web by the compiled server.
+  ['web', 'dist/web'],
+];
 for (const [from, to] of assets) {
   // Replace, not merge: a renamed or deleted script must not linger in dist/ (the loader registers
   // every file it finds there).

@@ -2,6 +2,7 @@ import { defineModule } from '../../kernel/module.js';
 import { EntryStreams } from './events.js';
 import type { WaitingRoomGate } from './gate.js';
 import { MemoryWaitingRoomGate } from './memory-gate.js';
+import { loadWaitingRoomPage, waitingRoomPageRoutes } from './page.js';
 import { PassSigner } from './passes.js';
 import { RedisWaitingRoomGate } from './redis-gate.js';
 import { type NewEntry, WaitingRoomsRepository } from './repository.js';
@@ -21,13 +22,14 @@ const LEASE_MS = 3_000;
 
 /**
  * Virtual waiting rooms: a fair line with computed places, heartbeats, admission by rate and
- * concurrency (one admitter at a time), signed passes, and live positions over SSE.
+ * concurrency (one admitter at a time), signed passes, and live positions over SSE. Its routes:
+ * the API under /api/v1, and the page people wait on at /wait/:roomId.
  */
 export default defineModule({
   name: 'waitingRooms',
   infra: ['postgres', 'redis', 'keys', 'tokens', 'commits', 'locks', 'metrics', 'log'],
   dependsOn: [],
-  prefix: '/api/v1',
+  prefix: '',
   create({ infra }) {
     const repo = new WaitingRoomsRepository(infra.postgres());
     const redis = infra.redis();
@@ -49,9 +51,13 @@ export default defineModule({
       { tickMs: TICK_MS, leaseMs: LEASE_MS },
     );
     const streams = new EntryStreams(rooms, infra.log);
+    const page = loadWaitingRoomPage();
     return {
       service: rooms,
-      routes: waitingRoomsRoutes(rooms, streams),
+      routes: async (app) => {
+        await app.register(waitingRoomsRoutes(rooms, streams), { prefix: '/api/v1' });
+        await app.register(waitingRoomPageRoutes(page), { prefix: '/wait/:roomId' });
+      },
       start: () => rooms.start(),
       async close() {
         await rooms.close();
