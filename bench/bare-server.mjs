@@ -4,6 +4,11 @@
  *   POST /api/v1/coupons/:couponId/issue  201 with a JSON body of the same shape and size as the real
  *                                         issue answer (bench:coupons)
  *   POST /bare                            parses a JSON body, answers {ok, n: items.length} (bench:orders)
+ *   POST /api/v1/waiting-rooms/:roomId/entries        201 with a waiting-room entry of the real
+ *   GET  /api/v1/waiting-rooms/:roomId/entries/me     shape and size (bench:waiting-room)
+ *   GET  /api/v1/waiting-rooms/:roomId/entries/me/events  an event stream held open: the headers and
+ *                                         `retry` line of the real one, a first `position` event,
+ *                                         then a comment line every 15 s from one timer
  *   GET /readyz                           200, so the benchmarks wait for it as for a real server
  *
  *   PORT=3999 node bench/bare-server.mjs     → prints "listening http://127.0.0.1:3999"
@@ -36,6 +41,59 @@ app.post(
   },
 );
 
+// A waiting-room entry, with the real route's response schema and a body of its size.
+const Entry = {
+  type: 'object',
+  properties: {
+    status: { type: 'string' },
+    position: { type: 'integer' },
+    ahead: { type: 'integer' },
+    estimatedWaitSeconds: { type: 'integer' },
+    joinedAt: { type: 'string' },
+  },
+};
+let place = 0;
+const entry = () => {
+  place += 1;
+  return {
+    status: 'WAITING',
+    position: 1_000 + (place % 9_000),
+    ahead: 999 + (place % 9_000),
+    estimatedWaitSeconds: 120,
+    joinedAt: new Date().toISOString(),
+  };
+};
+app.post('/api/v1/waiting-rooms/:roomId/entries', { schema: { response: { 201: Entry } } }, (_req, reply) => {
+  reply.code(201).send(entry());
+});
+app.get(
+  '/api/v1/waiting-rooms/:roomId/entries/me',
+  { schema: { response: { 200: Entry } } },
+  (_req, reply) => {
+    reply.send(entry());
+  },
+);
+const streams = new Set();
+let keepAlive = null;
+app.get('/api/v1/waiting-rooms/:roomId/entries/me/events', (request, reply) => {
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  raw.write('retry: 2000\n\n');
+  raw.write(`id: 1\nevent: position\ndata: ${JSON.stringify(entry())}\n\n`);
+  request.raw.socket.setKeepAlive(true);
+  streams.add(raw);
+  raw.on('close', () => streams.delete(raw));
+  keepAlive ??= setInterval(() => {
+    for (const s of streams) s.write(': keep-alive\n\n');
+  }, 15_000).unref();
+});
+
 app.post('/bare', async (request) => ({ ok: true, n: request.body?.items?.length ?? 0 }));
 app.get('/readyz', async () => ({ status: 'ready' }));
 
@@ -44,6 +102,8 @@ process.stdout.write(`listening http://127.0.0.1:${app.server.address().port}\n`
 
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
+    clearInterval(keepAlive);
+    for (const s of streams) s.end();
     app.close().then(
       () => process.exit(0),
       () => process.exit(1),

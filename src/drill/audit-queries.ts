@@ -163,3 +163,92 @@ export async function readUserCommerceFacts(
     ]),
   );
 }
+
+export interface AdmissionRow {
+  /** waiting_room_admissions.id, as text. */
+  id: string;
+  userId: string;
+  seq: number;
+  /** ms since the epoch. */
+  admittedAt: number;
+  passExpiresAt: number;
+}
+
+/** A room's admission log in log order (by id). */
+export async function readAdmissions(db: AuditDb, roomId: string): Promise<AdmissionRow[]> {
+  const { rows } = await db.query<{ id: string; u: string; seq: string; at: Date; exp: Date }>(
+    `SELECT id::text AS id, user_id::text AS u, seq::text AS seq, admitted_at AS at, pass_expires_at AS exp
+       FROM waiting_room_admissions WHERE room_id = $1 ORDER BY id`,
+    [roomId],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    userId: r.u,
+    seq: Number(r.seq),
+    admittedAt: r.at.getTime(),
+    passExpiresAt: r.exp.getTime(),
+  }));
+}
+
+export interface RoomEntryRow {
+  userId: string;
+  seq: number | null;
+  status: 'WAITING' | 'ADMITTED' | 'EXPIRED' | 'DONE';
+  /** ms since the epoch, or null. */
+  joinedAt: number;
+  admittedAt: number | null;
+  passExpiresAt: number | null;
+  endedAt: number | null;
+}
+
+/** Every entry of a room (left entries are deleted rows and are not among them). */
+export async function readRoomEntries(db: AuditDb, roomId: string): Promise<RoomEntryRow[]> {
+  const { rows } = await db.query<{
+    u: string;
+    seq: string | null;
+    status: RoomEntryRow['status'];
+    joined: Date;
+    admitted: Date | null;
+    exp: Date | null;
+    ended: Date | null;
+  }>(
+    `SELECT user_id::text AS u, seq::text AS seq, status, joined_at AS joined, admitted_at AS admitted,
+            pass_expires_at AS exp, ended_at AS ended
+       FROM waiting_room_entries WHERE room_id = $1`,
+    [roomId],
+  );
+  return rows.map((r) => ({
+    userId: r.u,
+    seq: r.seq === null ? null : Number(r.seq),
+    status: r.status,
+    joinedAt: r.joined.getTime(),
+    admittedAt: r.admitted?.getTime() ?? null,
+    passExpiresAt: r.exp?.getTime() ?? null,
+    endedAt: r.ended?.getTime() ?? null,
+  }));
+}
+
+export interface AdmissionLogFacts {
+  admissions: number;
+  distinctUsers: number;
+  /** Users with more than one admission. */
+  admittedTwice: number;
+  /** Admissions (in log order) whose seq is not above the one logged before them. */
+  outOfOrder: number;
+}
+
+/** Counts over a room's admission log: how many, how many users, repeats, and order breaks. */
+export async function readAdmissionLogFacts(db: AuditDb, roomId: string): Promise<AdmissionLogFacts> {
+  const { rows } = await db.query<AdmissionLogFacts>(
+    `SELECT count(*)::int AS admissions, count(DISTINCT user_id)::int AS "distinctUsers",
+            (SELECT count(*)::int FROM (
+               SELECT user_id FROM waiting_room_admissions WHERE room_id = $1 GROUP BY user_id HAVING count(*) > 1
+             ) twice) AS "admittedTwice",
+            (SELECT count(*)::int FROM (
+               SELECT seq, lag(seq) OVER (ORDER BY id) AS prev FROM waiting_room_admissions WHERE room_id = $1
+             ) o WHERE o.prev IS NOT NULL AND o.seq <= o.prev) AS "outOfOrder"
+       FROM waiting_room_admissions WHERE room_id = $1`,
+    [roomId],
+  );
+  return rows[0];
+}
