@@ -141,6 +141,29 @@ for (const mode of ['embedded', 'cluster'] as Mode[]) {
       expect(new Set(seqs).size).toBe(60); // nobody twice
     });
 
+    it('never loses nor lets anyone overtake an entry whose join is still being committed', async () => {
+      const room = await createRoom({ maxActive: 10_000 });
+      const crowd = users.slice(700, 1000);
+      const joins = await Promise.all(crowd.map((u) => join(room, u)));
+      expect(joins.every((j) => j.status === 201)).toBe(true);
+      await until('everyone admitted', async () => {
+        const { rows } = await pool.query(
+          'SELECT count(*)::int AS n FROM waiting_room_admissions WHERE room_id = $1',
+          [room],
+        );
+        return rows[0].n === crowd.length ? true : undefined;
+      });
+      const entries = await Promise.all(crowd.map((u) => me(room, u)));
+      expect(entries.map((e) => e.status)).toEqual(crowd.map(() => 200));
+      expect(entries.every((e) => e.body.status === 'ADMITTED')).toBe(true);
+      const log = await pool.query<{ seq: string }>(
+        'SELECT seq FROM waiting_room_admissions WHERE room_id = $1 ORDER BY id',
+        [room],
+      );
+      const seqs = log.rows.map((r) => Number(r.seq));
+      expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    });
+
     it('keeps to admitPerSecond when only a rate is set', async () => {
       const room = await createRoom({ admitPerSecond: 20 });
       await Promise.all(users.slice(0, 100).map((u) => join(room, u)));

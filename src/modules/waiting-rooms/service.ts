@@ -62,6 +62,8 @@ const OPEN_GRACE_MS = 2_000;
 const ROOM_TTL_MS = 1_000;
 const RATE_WINDOW_S = 10;
 const MAX_ADMIT_PER_TICK = 10_000;
+/** A gate entry without a PostgreSQL row after this long lost its join (a crash before the commit). */
+const ORPHAN_JOIN_MS = 30_000;
 
 const shuffle = <T>(a: T[]): T[] => {
   for (let i = a.length - 1; i > 0; i--) {
@@ -384,21 +386,37 @@ export class WaitingRoomsService {
     }
   }
 
-  /** PostgreSQL first (conditional: nobody twice), then the gate; a candidate PostgreSQL refuses is re-synced. */
+  /**
+   * PostgreSQL first (conditional: nobody twice), then the gate. Only the candidates up to the first
+   * one whose join is not committed yet are admitted, so nobody overtakes an entry whose 201 is
+   * still on its way; a candidate PostgreSQL refuses is re-synced from PostgreSQL.
+   */
   private async admit(row: RoomRow, candidates: string[], now: number): Promise<void> {
+    const truth = await this.repo.statuses(row.id, candidates);
+    const ready: string[] = [];
+    for (const userId of candidates) {
+      if (truth.has(userId)) {
+        ready.push(userId);
+        continue;
+      }
+      // No row yet: its join is still being committed. Wait for it (next tick), unless the entry
+      // is so old that no commit can still be running for it (a crash between gate and commit).
+      const e = await this.gate.get(row.id, userId, now, false);
+      if (e !== 'NOT_LOADED' && e && now - e.joinedAt > ORPHAN_JOIN_MS)
+        await this.gate.remove(row.id, userId);
+      break;
+    }
     const passExpiresAt = now + row.passTtlSeconds * 1000;
-    const admitted = await this.repo.admit(row.id, candidates, new Date(now), new Date(passExpiresAt));
+    const admitted = await this.repo.admit(row.id, ready, new Date(now), new Date(passExpiresAt));
     await this.gate.admit(row.id, admitted, now, passExpiresAt);
     const b = this.buckets.get(row.id);
     if (b) b.tokens -= admitted.length;
     if (admitted.length) this.metrics.waitingRoomAdmitted.inc({ room: row.id }, admitted.length);
-    if (admitted.length === candidates.length) return;
+    if (admitted.length === ready.length) return;
     // The gate and PostgreSQL disagree about some candidates (a previous admitter died between its
     // two steps, or the gate is stale): PostgreSQL decides.
     const taken = new Set(admitted);
-    const refused = candidates.filter((u) => !taken.has(u));
-    const truth = await this.repo.statuses(row.id, refused);
-    for (const userId of refused) {
+    for (const userId of ready.filter((u) => !taken.has(u))) {
       const t = truth.get(userId);
       if (t?.status === 'ADMITTED' && t.passExpiresAt) {
         await this.gate.admit(row.id, [userId], now, t.passExpiresAt.getTime());
