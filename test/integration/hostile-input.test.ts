@@ -103,7 +103,7 @@ describe('hostile input', () => {
       ...over,
     });
     const cases: [string, string, unknown, string][] = [
-      ['user name with NUL', '/api/v1/users', { name: 'a\u0000b' }, 'body.name'],
+      ['user name with NUL', '/api/v1/users', { name: 'a\u0000b', maxActive: 1 }, 'body.name'],
       ['user name with a tab', '/api/v1/users', { name: 'a\tb' }, 'body.name'],
       ['user name with a line feed', '/api/v1/users', { name: 'a\nb' }, 'body.name'],
       ['user name with ESC', '/api/v1/users', { name: 'a\u001bb' }, 'body.name'],
@@ -149,6 +149,13 @@ describe('hostile input', () => {
       ],
       ['coupon name with NUL', '/api/v1/admin/coupons', coupon({ name: 'c\u0000' }), 'body.name'],
       ['coupon name of spaces only', '/api/v1/admin/coupons', coupon({ name: '   ' }), 'body.name'],
+      [
+        'waiting room name with NUL after a letter',
+        '/api/v1/admin/waiting-rooms',
+        { name: 'a\u0000b', maxActive: 1 },
+        'body.name',
+      ],
+      ['waiting room name with ESC', '/api/v1/admin/waiting-rooms', { name: '\u001b[31m', maxActive: 1 }, 'body.name'],
     ];
     for (const [name, path, body, field] of cases) {
       it(name, async () => {

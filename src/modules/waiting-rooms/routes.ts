@@ -2,17 +2,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { userOf } from '../../http/auth.js';
 import { appError } from '../../http/errors.js';
-import { IdParam, isId, ProblemResponses } from '../../http/schemas.js';
+import { IdParam, isId, ProblemResponses, Text } from '../../http/schemas.js';
 import type { EntryStreams } from './events.js';
 import type { RoomRow, RoomSettings } from './repository.js';
 import type { WaitingRoomsService } from './service.js';
 
 const Settings = {
-  name: Type.String({
-    minLength: 1,
-    maxLength: 200,
-    pattern: '^[^\\u0000-\\u001f\\u007f]*\\S[^\\u0000-\\u001f\\u007f]*$',
-  }),
+  name: Text({ max: 200 }),
   maxActive: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
   admitPerSecond: Type.Integer({ minimum: 1, maximum: 100_000 }),
   passTtlSeconds: Type.Integer({ minimum: 10, maximum: 86_400 }),
