@@ -177,8 +177,8 @@ export interface AdmissionRow {
 /** A room's admission log in log order (by id). */
 export async function readAdmissions(db: AuditDb, roomId: string): Promise<AdmissionRow[]> {
   const { rows } = await db.query<{ id: string; u: string; seq: string; at: Date; exp: Date }>(
-    `SELECT id::text AS id, user_id::text AS u, seq::text AS seq, admitted_at AS at, pass_expires_at AS exp
-       FROM waiting_room_admissions WHERE room_id = $1 ORDER BY id`,
+    `SELECT a.id::text AS id, a.user_id::text AS u, a.seq::text AS seq, a.admitted_at AS at, a.pass_expires_at AS exp
+       FROM waiting_room_admissions a WHERE a.room_id = $1 ORDER BY a.id`,
     [roomId],
   );
   return rows.map((r) => ({
@@ -251,4 +251,35 @@ export async function readAdmissionLogFacts(db: AuditDb, roomId: string): Promis
     [roomId],
   );
   return rows[0];
+}
+
+export interface WaitingRoomSnapshot {
+  entries: RoomEntryRow[];
+  admissions: AdmissionRow[];
+  /** user_coupons rows of the coupon: holder and issued_at (ms since the epoch). */
+  couponRows: { userId: string; issuedAt: number }[];
+}
+
+/**
+ * A room's entries, its admission log and the rows of its protected coupon, read in one
+ * REPEATABLE READ READ ONLY transaction so the three agree (the admitter may still be running).
+ * `db` must be one connection (a pg.Client), not a pool.
+ */
+export async function readWaitingRoomSnapshot(
+  db: AuditDb,
+  roomId: string,
+  couponId: string,
+): Promise<WaitingRoomSnapshot> {
+  await db.query('BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    const entries = await readRoomEntries(db, roomId);
+    const admissions = await readAdmissions(db, roomId);
+    const { rows } = await db.query<{ u: string; at: Date }>(
+      'SELECT user_id::text AS u, issued_at AS at FROM user_coupons WHERE coupon_id = $1',
+      [couponId],
+    );
+    return { entries, admissions, couponRows: rows.map((r) => ({ userId: r.u, issuedAt: r.at.getTime() })) };
+  } finally {
+    await db.query('COMMIT');
+  }
 }
