@@ -10,7 +10,7 @@ import type { ExecutorKind } from './executors/types.js';
 import { isProfileName, PROFILE_NAMES, type Profile, resolveProfile } from './profiles.js';
 import { parseThreshold, type Threshold } from './thresholds.js';
 
-export const SCENARIO_NAMES = ['coupon-drop', 'checkout', 'browse'] as const;
+export const SCENARIO_NAMES = ['coupon-drop', 'checkout', 'browse', 'waiting-room'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface ThinkTime {

@@ -4,9 +4,11 @@ import { createBrowse } from './browse.js';
 import { createCheckout } from './checkout.js';
 import { createCouponDrop } from './coupon-drop.js';
 import type { ScenarioFactory } from './types.js';
+import { createWaitingRoom } from './waiting-room.js';
 
 export const SCENARIOS: Record<ScenarioName, ScenarioFactory> = {
   'coupon-drop': createCouponDrop,
   checkout: createCheckout,
   browse: createBrowse,
+  'waiting-room': createWaitingRoom,
 };
