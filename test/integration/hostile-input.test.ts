@@ -155,7 +155,12 @@ describe('hostile input', () => {
         { name: 'a\u0000b', maxActive: 1 },
         'body.name',
       ],
-      ['waiting room name with ESC', '/api/v1/admin/waiting-rooms', { name: '\u001b[31m', maxActive: 1 }, 'body.name'],
+      [
+        'waiting room name with ESC',
+        '/api/v1/admin/waiting-rooms',
+        { name: '\u001b[31m', maxActive: 1 },
+        'body.name',
+      ],
     ];
     for (const [name, path, body, field] of cases) {
       it(name, async () => {
