@@ -83,6 +83,7 @@ export class WaitingRoomsService {
   private closed = false;
   /** True while this process holds the admitter lease. */
   leader = false;
+  private readonly admittedListeners = new Set<(roomId: string, userIds: string[]) => void>();
 
   constructor(
     private readonly repo: WaitingRoomsRepository,
@@ -304,6 +305,11 @@ export class WaitingRoomsService {
 
   // ---- admission ---------------------------------------------------------------------------
 
+  /** Called with the users this process just admitted (streams push their pass without waiting for a pump). */
+  onAdmitted(fn: (roomId: string, userIds: string[]) => void): void {
+    this.admittedListeners.add(fn);
+  }
+
   /** Starts the admission loop; only the lease holder admits. */
   start(): void {
     if (this.timer || this.closed) return;
@@ -411,7 +417,10 @@ export class WaitingRoomsService {
     await this.gate.admit(row.id, admitted, now, passExpiresAt);
     const b = this.buckets.get(row.id);
     if (b) b.tokens -= admitted.length;
-    if (admitted.length) this.metrics.waitingRoomAdmitted.inc({ room: row.id }, admitted.length);
+    if (admitted.length) {
+      this.metrics.waitingRoomAdmitted.inc({ room: row.id }, admitted.length);
+      for (const fn of this.admittedListeners) fn(row.id, admitted);
+    }
     if (admitted.length === ready.length) return;
     // The gate and PostgreSQL disagree about some candidates (a previous admitter died between its
     // two steps, or the gate is stale): PostgreSQL decides.
