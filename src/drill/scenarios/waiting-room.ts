@@ -82,6 +82,8 @@ export function createWaitingRoom(registry: Registry): Scenario {
   }
 
   async function issue(vu: VirtualUser, o: RoomObservations, u: number, pass: string): Promise<void> {
+    // Ambiguous until answered: an issue cut off when the run stops may still have been committed.
+    o.ambiguous[u] = 1;
     const res = await vu.request({
       method: 'POST',
       path: `/api/v1/coupons/${encodeURIComponent(o.couponId)}/issue`,
@@ -95,8 +97,9 @@ export function createWaitingRoom(registry: Registry): Scenario {
       issuedMetric.add(1);
       o.issued[u]++;
       o.usedPass ??= { user: u, pass };
-    } else if (!(res.status === 503 || (res.status >= 400 && res.status < 500))) {
-      o.ambiguous[u] = 1;
+      o.ambiguous[u] = 0;
+    } else if (res.status === 503 || (res.status >= 400 && res.status < 500)) {
+      o.ambiguous[u] = 0;
     }
   }
 

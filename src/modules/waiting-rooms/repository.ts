@@ -144,6 +144,16 @@ export class WaitingRoomsRepository {
     );
   }
 
+  /** Waiting entries without a place yet (pre-queue rows), at most `limit`. */
+  async unplaced(roomId: string, limit: number): Promise<string[]> {
+    const { rows } = await this.pool.query<{ user_id: string }>(
+      `SELECT user_id::text AS user_id FROM waiting_room_entries
+       WHERE room_id = $1 AND status = 'WAITING' AND seq IS NULL LIMIT $2`,
+      [roomId, limit],
+    );
+    return rows.map((r) => r.user_id);
+  }
+
   /**
    * Admits these waiting users and logs each decision, in one statement; returns those admitted
    * (in join order). An entry that is no longer WAITING is not admitted again.

@@ -350,6 +350,20 @@ export class WaitingRoomsService {
     }
   }
 
+  /**
+   * A pre-queue join whose row was still being committed when the opening placed it has a place in
+   * the gate but none in PostgreSQL: copy the gate's place over (bounded per tick).
+   */
+  private async placeLateRows(roomId: string, now: number): Promise<void> {
+    const unplaced = await this.repo.unplaced(roomId, 1_000);
+    const placed: { userId: string; seq: number }[] = [];
+    for (const userId of unplaced) {
+      const e = await this.gate.get(roomId, userId, now, false);
+      if (e !== 'NOT_LOADED' && e?.seq != null) placed.push({ userId, seq: e.seq });
+    }
+    await this.repo.assignSeqs(roomId, placed);
+  }
+
   /** The rate budget of this tick: tokens accrue at admitPerSecond, capped at one tick's worth. */
   private budget(row: RoomRow, now: number): number {
     if (row.admitPerSecond === null) return MAX_ADMIT_PER_TICK;
@@ -371,6 +385,7 @@ export class WaitingRoomsService {
       const placed = await this.gate.open(id, shuffle(pre));
       await this.repo.assignSeqs(id, placed);
     }
+    if (row.opensAt) await this.placeLateRows(id, now);
     const admitMax = row.paused ? 0 : this.budget(row, now);
     const t = await this.gate.tick(id, {
       nowMs: now,
