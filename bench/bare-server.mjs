@@ -9,6 +9,10 @@
  *   GET  /api/v1/waiting-rooms/:roomId/entries/me/events  an event stream held open: the headers and
  *                                         `retry` line of the real one, a first `position` event,
  *                                         then a comment line every 15 s from one timer
+ *   POST /api/v1/reservations            parses the hold's JSON body, answers 201 with a hold of the
+ *                                         real shape and size (bench:concerts)
+ *   POST /api/v1/reservations/:reservationId/pay  200 with a paid reservation of the real shape
+ *                                         and size (bench:concerts)
  *   GET /readyz                           200, so the benchmarks wait for it as for a real server
  *
  *   PORT=3999 node bench/bare-server.mjs     → prints "listening http://127.0.0.1:3999"
@@ -93,6 +97,58 @@ app.get('/api/v1/waiting-rooms/:roomId/entries/me/events', (request, reply) => {
     for (const s of streams) s.write(': keep-alive\n\n');
   }, 15_000).unref();
 });
+
+// A seat hold and its payment, with the real routes' response schemas and bodies of their size.
+const Hold = {
+  type: 'object',
+  properties: {
+    reservationId: { type: 'string' },
+    scheduleId: { type: 'string' },
+    seats: { type: 'array', items: { type: 'integer' } },
+    status: { type: 'string' },
+    total: { type: 'integer' },
+    expiresAt: { type: 'string' },
+  },
+};
+const Paid = {
+  type: 'object',
+  properties: {
+    reservationId: { type: 'string' },
+    status: { type: 'string' },
+    seats: { type: 'array', items: { type: 'integer' } },
+    total: { type: 'integer' },
+    balanceAfter: { type: 'integer' },
+    paidAt: { type: 'string' },
+  },
+};
+// Reservation ids count up from 1,000,000, like userCouponId above.
+let reservation = 1_000_000;
+app.post('/api/v1/reservations', { schema: { response: { 201: Hold } } }, (request, reply) => {
+  reservation += 1;
+  const seats = request.body?.seats ?? [1];
+  reply.code(201).send({
+    reservationId: String(reservation),
+    scheduleId: String(request.body?.scheduleId ?? '1'),
+    seats,
+    status: 'HELD',
+    total: 100 * seats.length,
+    expiresAt: new Date(Date.now() + 300_000).toISOString(),
+  });
+});
+app.post(
+  '/api/v1/reservations/:reservationId/pay',
+  { schema: { response: { 200: Paid } } },
+  (request, reply) => {
+    reply.send({
+      reservationId: request.params.reservationId,
+      status: 'PAID',
+      seats: [1, 2],
+      total: 200,
+      balanceAfter: 99_800,
+      paidAt: new Date().toISOString(),
+    });
+  },
+);
 
 app.post('/bare', async (request) => ({ ok: true, n: request.body?.items?.length ?? 0 }));
 app.get('/readyz', async () => ({ status: 'ready' }));

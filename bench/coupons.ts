@@ -48,6 +48,7 @@ Options:
   --modes LIST      comma list of bare,embedded,cluster (default all three; bare always runs)
   --server-env LIST extra env for the server under test, e.g. COMMIT_MAX_BATCH=200,PG_POOL_MAX=10
   --profile DIR     run the server under test with \`node --cpu-prof --cpu-prof-dir=DIR\`
+  --server-root DIR run DIR/dist/cli.js (a built worktree of an older commit) as the server under test
   --json FILE       also write every figure as JSON
   -h, --help        this text
 Env: BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_REDIS_URL
@@ -161,7 +162,7 @@ async function measure(
   return out;
 }
 
-interface Bare {
+export interface Bare {
   measure(label: string): Promise<IssueRun>;
   stop(): Promise<void>;
 }
@@ -171,7 +172,7 @@ interface Bare {
  * it is measured again right before every server scenario, so each ratio compares two runs made
  * under the same conditions (this machine is shared; other work comes and goes).
  */
-async function startBare(opts: BenchOptions, cleanups: Cleanups): Promise<Bare> {
+export async function startBare(opts: BenchOptions, cleanups: Cleanups): Promise<Bare> {
   const { server, stop } = await startBareServer(cleanups);
   // The bare route takes no auth; it is sent tokens of a real JWT's length anyway so the load tool
   // does the same work per request and the request bytes match.
@@ -200,7 +201,7 @@ async function createCoupon(api: ApiClient, adminToken: string, name: string, qu
  * One server mode: start, create users and coupons, warm up, measure both scenarios, audit each
  * against PostgreSQL, stop. `users` is how many distinct users the durable run may need.
  */
-async function runServer(
+export async function runServer(
   mode: 'embedded' | 'cluster',
   users: number,
   bare: Bare,
@@ -416,6 +417,7 @@ export function report(
     }
   }
   if (Object.keys(opts.serverEnv).length) out.push('', `server env: ${JSON.stringify(opts.serverEnv)}`);
+  if (opts.serverRoot) out.push('', `server under test: ${opts.serverRoot}/dist/cli.js`);
   return out.join('\n');
 }
 

@@ -36,6 +36,7 @@ Options:
   --modes LIST      comma list of embedded,cluster (default both)        env BENCH_MODES
   --server-env LIST extra env for the server under test, e.g. ORDER_COMMIT_CONCURRENCY=2
   --profile DIR     run the server under test with \`node --cpu-prof --cpu-prof-dir=DIR\`
+  --server-root DIR run DIR/dist/cli.js (a built worktree of an older commit) as the server under test
   --json FILE       also write every figure as JSON
   -h, --help        this text
 Env: BENCH_PG_URL, BENCH_REDIS_URL as for bench:coupons; BENCH_METRICS=1 prints the server's
@@ -268,6 +269,7 @@ export async function main(argv: readonly string[], cleanups: Cleanups): Promise
         `${fmt(bare.rps)} | ${(r.rps / bare.rps).toFixed(2)} | ${r.audit} |`,
     ),
   ];
+  if (opts.serverRoot) lines.push('', `server under test: ${opts.serverRoot}/dist/cli.js`);
   process.stdout.write(`${lines.join('\n')}\n`);
   if (opts.jsonFile) {
     writeFileSync(

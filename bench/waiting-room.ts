@@ -2,9 +2,8 @@
  * Waiting-room benchmark. Importing this module does nothing; `npm run bench:waiting-room` builds
  * it and runs main().
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import type { ApiClient } from '../src/drill/api-client.js';
@@ -21,6 +20,7 @@ import { type CpuScope, type CpuSplit, cpuDelta, cpuSnapshot } from './lib/cpu.j
 import { fmt, type Machine, machine, ms, paddedTable } from './lib/format.js';
 import { type LoadResult, runLoad } from './lib/load.js';
 import { type BenchOptions, parseBenchArgs } from './lib/options.js';
+import { fdLimit, percentile, rssMiB } from './lib/process-stats.js';
 import { BenchUsageError, type Cleanups, isMain, log, runBench } from './lib/run.js';
 import { scrape } from './lib/server-metrics.js';
 import { startBareServer, withServerUnderTest } from './lib/servers.js';
@@ -61,6 +61,7 @@ Options:
   --modes LIST      comma list of bare,embedded,cluster (default all three; bare always runs)
   --server-env LIST extra env for the server under test
   --profile DIR     run the server under test with \`node --cpu-prof --cpu-prof-dir=DIR\`
+  --server-root DIR run DIR/dist/cli.js (a built worktree of an older commit) as the server under test
   --json FILE       also write every figure as JSON
   -h, --help        this text
 Env: BENCH_PG_URL, BENCH_REDIS_URL as for bench:coupons. Traffic goes to 127.0.0.1 only; every run
@@ -93,31 +94,6 @@ export interface Row {
   rssMiB?: number;
   cpu?: CpuSplit;
   notes: string[];
-}
-
-/** Resident memory of `pid` in MiB (Linux /proc), NaN when unreadable. */
-function rssMiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** This process's open-file limit (`ulimit -n`, inherited by the servers we start). */
-function fdLimit(): number {
-  try {
-    const n = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
-    return Number.isFinite(n) ? n : 1_024;
-  } catch {
-    return 1_024;
-  }
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 function statusText(statuses: Record<string, number>, errors: number): string {

@@ -23,17 +23,19 @@ import {
 import { appError } from './http/errors.js';
 import { operationsRoutes, type Readiness } from './http/operations.js';
 import { installRateLimits, type RateLimitSettings } from './http/rate-limit.js';
+import { documentedSchema, installResponseDocs, registerNamedSchemas } from './http/responses.js';
 import { addTextPartKeywords, Problem, textPartSchema } from './http/schemas.js';
 import { installStreams } from './http/streams.js';
 import type { Infra } from './infra/index.js';
 import type { Metrics } from './infra/metrics.js';
 import type { Auth } from './infra/tokens.js';
+import { runUnsampledBare } from './infra/tracing.js';
 import type { ComposedModule } from './kernel/compose.js';
 
 /** What the app needs from the runtime; nothing else of it is reachable from HTTP. */
 export interface AppParts {
   /** Rate-limit settings left out take their defaults (limits on). */
-  config: Pick<Config, 'bodyLimit'> & Partial<RateLimitSettings>;
+  config: Pick<Config, 'bodyLimit'> & Partial<RateLimitSettings> & Partial<Pick<Config, 'tracesExporter'>>;
   metrics: Metrics;
   tokens: Auth;
   modules: readonly ComposedModule[];
@@ -41,6 +43,9 @@ export interface AppParts {
   /** Cluster mode's Redis, where rate-limit counters are shared; absent: counted in this process. */
   infra?: Pick<Infra, 'redis'>;
 }
+
+/** Probes and scrapes: no spans for them. */
+const UNTRACED = /^\/(healthz|readyz|metrics)(\?|$)/;
 
 // ajv-formats is CommonJS with a default export.
 const addFormats = addFormatsPlugin as unknown as (ajv: Ajv) => Ajv;
@@ -67,6 +72,24 @@ export async function buildApp(parts: AppParts, logger?: FastifyBaseLogger): Pro
     requestTimeout: 120_000,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Tracing on: a span per request (continuing an incoming traceparent), registered first so it
+  // sees every route. Probes and scrapes are left out; hook and handler spans too (a dozen per
+  // request, mostly microseconds) — the gate, commit and SQL spans under it are what tell.
+  if (parts.config.tracesExporter) {
+    const { FastifyOtelInstrumentation } = await import('@fastify/otel');
+    const otel = new FastifyOtelInstrumentation({
+      instrumentHooks: false,
+      instrumentHandler: false,
+      ignorePaths: ({ url }) => UNTRACED.test(url),
+      // "POST /api/v1/coupons/:couponId/issue" rather than "request".
+      requestHook: (span, request) =>
+        span.updateName(`${request.method} ${request.routeOptions.url ?? 'unmatched'}`),
+    });
+    await app.register(otel.plugin());
+    // An unsampled request goes on without its (non-recording) span in the context.
+    app.addHook('onRequest', (_request, _reply, done) => runUnsampledBare(done));
+  }
+
   // Query strings and path params are text, so they are coerced ("20" → 20); JSON bodies are typed
   // already, so they are validated strictly: {"amount": "100"} is a 400, not a silent 100. Integers
   // in text parts are read from decimal digits only, never coerced (textPartSchema in src/http/schemas.ts).
@@ -85,6 +108,8 @@ export async function buildApp(parts: AppParts, logger?: FastifyBaseLogger): Pro
   );
 
   app.addSchema(Problem);
+  // The response schemas routes refer to by name (components.schemas in /docs), all at the root.
+  registerNamedSchemas(app);
   installErrorHandling(app);
   // Clients often send Content-Type: application/json with no body on body-less POSTs (the issue route);
   // treat that as "no body" instead of an error. Non-empty bodies use Fastify's safe parser.
@@ -97,6 +122,8 @@ export async function buildApp(parts: AppParts, logger?: FastifyBaseLogger): Pro
   await app.register(swagger, {
     // Shared schemas appear under their own names (components.schemas.Problem), not def-0.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    // Every status each operation answers, with its codes (src/http/responses.ts).
+    transform: documentedSchema,
     openapi: {
       info: {
         title: 'stampede API',
@@ -130,17 +157,22 @@ export async function buildApp(parts: AppParts, logger?: FastifyBaseLogger): Pro
   const { metrics } = parts;
   app.addHook('onResponse', (request, reply, done) => {
     // A stream's duration is how long a client stayed, not how fast we answered.
+    const route = request.routeOptions.url ?? 'unmatched';
     if (!request.routeOptions.config.stream) {
-      const route = request.routeOptions.url ?? 'unmatched';
       metrics.httpDuration.observe(
         { method: request.method, route, status: String(reply.statusCode) },
         reply.elapsedTime / 1000,
       );
+      metrics.frames.request(route, reply.statusCode, reply.elapsedTime / 1000);
+    } else {
+      metrics.frames.request(route, reply.statusCode, null);
     }
     done();
   });
 
   installAccessControl(app, parts.tokens);
+  // Every route's answers in /docs: its own, plus the refusals its kind of route can make.
+  installResponseDocs(app);
   await installRateLimits(app, { config: parts.config, redis: parts.infra?.redis() ?? null });
   installStreams(app, metrics);
   // WebSocket routes (`{ websocket: true }`) upgrade only after the access hook ran. A drain ends

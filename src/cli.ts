@@ -60,8 +60,18 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = loadConfig();
+  // Tracing on (OTEL_* variables): the SDK is registered before the server's modules load, so the
+  // pg and ioredis instrumentations see those libraries load; its spans are flushed at shutdown.
+  const otel =
+    config.tracesExporter && (command === 'serve' || command === 'worker')
+      ? await (await import('./infra/otel.js')).startOtelSdk(config.tracesExporter)
+      : null;
   const { checkStartup, createRuntime, explainRuntimeFailure, printBanner, startServer } =
     await serverModules();
+  const flushed = (stop: () => Promise<void>) => async () => {
+    await stop();
+    await otel?.shutdown();
+  };
   switch (command) {
     case 'serve': {
       // In a terminal the banner is what a person reads: without an explicit LOG_LEVEL, only
@@ -69,7 +79,7 @@ async function main(argv: string[]): Promise<void> {
       const quietLogs = Boolean(process.stdout.isTTY) && !process.env.LOG_LEVEL;
       const serveConfig = quietLogs ? { ...config, logLevel: 'warn' } : config;
       const server = await startServer(serveConfig);
-      onSignals(server.stop);
+      onSignals(flushed(server.stop));
       printBanner(server, serveConfig, { quietLogs });
       return;
     }
@@ -80,7 +90,7 @@ async function main(argv: string[]): Promise<void> {
       });
       runtime.lifecycle.state = 'ready';
       void runtime.startBackground();
-      onSignals(() => runtime.close());
+      onSignals(flushed(() => runtime.close()));
       runtime.log.info('worker running (background work of every module)');
       return;
     }

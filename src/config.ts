@@ -29,6 +29,12 @@ export interface Config {
   reconcileAfterMs: number;
   /** Period of the reconciler loop, in ms. */
   reconcileIntervalMs: number;
+  /**
+   * How often every open waiting-room entry stream is re-read (a heartbeat, and its position), ms.
+   * Admissions do not wait for it: they are pushed through pub/sub; this pass is also what delivers
+   * an admission whose message was lost.
+   */
+  waitingRoomStreamPumpMs: number;
   /** Max JSON body size in bytes. */
   bodyLimit: number;
   /** Key prefix for Redis keys, so several deployments (or test runs) can share a server. */
@@ -37,6 +43,17 @@ export interface Config {
   runBackground: boolean;
   /** Data-platform webhook the outbox relay POSTs events to; unset = webhook delivery off. */
   dataPlatformUrl?: string;
+  /** Receives every alert of the live view when it fires and when it resolves (POST JSON). */
+  alertWebhookUrl?: string;
+  /**
+   * Where OpenTelemetry spans go, from the standard OTEL_* variables (see tracesExporter below);
+   * null: tracing off, the default.
+   */
+  tracesExporter: 'otlp' | 'console' | null;
+  /** Burn-rate alert windows are divided by this (1: the SRE workbook's hours and days). */
+  alertWindowScale: number;
+  /** Below this many requests a second, anomaly rules neither learn nor fire. */
+  alertMinRps: number;
   /** Period of the outbox relay loop when it found nothing to do, in ms. */
   outboxPollMs: number;
   /** First webhook retry delay, doubled per failed attempt, in ms. */
@@ -50,6 +67,8 @@ export interface Config {
   /** Concurrent order group-commit transactions. Orders of one batch share hot rows (products), so
    * concurrent batches mostly wait on each other's locks; one at a time makes the largest batches. */
   orderCommitConcurrency: number;
+  /** How long a seat hold lasts before it blocks nobody and can no longer be paid, in seconds. */
+  holdSeconds: number;
   /** Rate limits on the /api routes are enforced (false: no request is ever limited). */
   rateLimitEnabled: boolean;
   /** Requests one user (the bearer token's user, on user routes) may send per minute. */
@@ -65,6 +84,16 @@ export interface Config {
    * limiter picks the client address; empty = the TCP peer is the client (the header is ignored).
    */
   rateLimitTrustedProxies: readonly string[];
+  /** Chat messages one user may send per minute (WebSocket and REST together); RATE_LIMITED over it. */
+  chatMessagesPerMinute: number;
+  /** Largest chat WebSocket frame a client may send, bytes; a larger one is refused with an error frame. */
+  chatMaxFrameBytes: number;
+  /** Unsent bytes a chat socket may queue; past it the reader is too slow and is closed (4008). */
+  chatMaxBufferedBytes: number;
+  /** Chat sockets are pinged this often, ms; one that has not answered the previous ping is ended. */
+  chatPingIntervalMs: number;
+  /** Chat presence beat, ms (cluster mode): a process's users stay online 3 beats past its last one. */
+  chatPresenceBeatMs: number;
 }
 
 /** The rate-limit settings a config without them (a programmatic one) gets. */
@@ -118,6 +147,54 @@ function bool(env: Env, name: string, def: boolean): boolean {
   if (v === 'true' || v === '1') return true;
   if (v === 'false' || v === '0') return false;
   throw new ConfigError(`${name} must be true or false; got "${raw}".`);
+}
+
+const SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+];
+
+/**
+ * Tracing is off unless the standard OpenTelemetry variables ask for it: OTEL_TRACES_EXPORTER=otlp
+ * or console, or an OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT / _TRACES_ENDPOINT) without an
+ * exporter named; OTEL_SDK_DISABLED=true and OTEL_TRACES_EXPORTER=none turn it off. The SDK reads
+ * the rest itself (sampler, endpoint, headers, batch sizes); the values it would only log about
+ * are refused here with a sentence instead.
+ */
+function tracesExporter(env: Env): 'otlp' | 'console' | null {
+  if (bool(env, 'OTEL_SDK_DISABLED', false)) return null;
+  const sampler = env.OTEL_TRACES_SAMPLER?.trim();
+  if (sampler && !SAMPLERS.includes(sampler)) {
+    throw new ConfigError(`OTEL_TRACES_SAMPLER must be one of ${SAMPLERS.join(', ')}; got "${sampler}".`);
+  }
+  const arg = env.OTEL_TRACES_SAMPLER_ARG?.trim();
+  if (arg && !(Number(arg) >= 0 && Number(arg) <= 1)) {
+    throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG must be a ratio between 0 and 1; got "${arg}".`);
+  }
+  for (const name of ['OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL']) {
+    const v = env[name]?.trim();
+    if (v && v !== 'http/json') {
+      throw new ConfigError(`${name}: stampede exports OTLP as http/json only; got "${v}".`);
+    }
+  }
+  const named = (env.OTEL_TRACES_EXPORTER ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+  for (const v of named) {
+    if (!['otlp', 'console', 'none'].includes(v)) {
+      throw new ConfigError(`OTEL_TRACES_EXPORTER must be otlp, console or none; got "${v}".`);
+    }
+  }
+  if (named.includes('none')) return null;
+  if (named.includes('otlp')) return 'otlp';
+  if (named.includes('console')) return 'console';
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  return endpoint ? 'otlp' : null;
 }
 
 /** A comma-separated list of IP addresses and CIDR ranges (`10.0.0.0/8`, `fd00::/8`). */
@@ -186,16 +263,22 @@ export function loadConfig(env: Env = process.env): Config {
     pgPoolMax: int(env, 'PG_POOL_MAX', 20, 2, 500),
     reconcileAfterMs: int(env, 'RECONCILE_AFTER_MS', 30_000, 100, 3_600_000),
     reconcileIntervalMs: int(env, 'RECONCILE_INTERVAL_MS', 2_000, 50, 3_600_000),
+    waitingRoomStreamPumpMs: int(env, 'WAITING_ROOM_STREAM_PUMP_MS', 500, 100, 60_000),
     bodyLimit: int(env, 'BODY_LIMIT', 1_048_576, 1024, 64 * 1_048_576),
     redisPrefix,
     runBackground: (env.RUN_BACKGROUND ?? 'true') !== 'false',
     dataPlatformUrl: url(env, 'DATA_PLATFORM_URL', ['http:', 'https:']),
+    alertWebhookUrl: url(env, 'ALERT_WEBHOOK_URL', ['http:', 'https:']),
+    tracesExporter: tracesExporter(env),
+    alertWindowScale: int(env, 'ALERT_WINDOW_SCALE', 1, 1, 100_000),
+    alertMinRps: int(env, 'ALERT_MIN_RPS', 5, 0, 1_000_000),
     outboxPollMs: int(env, 'OUTBOX_POLL_MS', 200, 10, 60_000),
     outboxRetryBaseMs: int(env, 'OUTBOX_RETRY_BASE_MS', 500, 10, 3_600_000),
     outboxRetryMaxMs: int(env, 'OUTBOX_RETRY_MAX_MS', 60_000, 10, 86_400_000),
     outboxWebhookTimeoutMs: int(env, 'OUTBOX_WEBHOOK_TIMEOUT_MS', 5_000, 100, 60_000),
     outboxMaxYieldMs: int(env, 'OUTBOX_MAX_YIELD_MS', 5_000, 0, 600_000),
     orderCommitConcurrency: int(env, 'ORDER_COMMIT_CONCURRENCY', 1, 1, 64),
+    holdSeconds: int(env, 'HOLD_SECONDS', 300, 1, 86_400),
     rateLimitEnabled: bool(env, 'RATE_LIMIT_ENABLED', RATE_LIMIT_DEFAULTS.rateLimitEnabled),
     rateLimitUserPerMinute: int(
       env,
@@ -218,5 +301,11 @@ export function loadConfig(env: Env = process.env): Config {
       RATE_LIMIT_DEFAULTS.rateLimitAllowLoopback,
     ),
     rateLimitTrustedProxies: addressList(env, 'RATE_LIMIT_TRUSTED_PROXIES'),
+    chatMessagesPerMinute: int(env, 'CHAT_MESSAGES_PER_MINUTE', 120, 1, 1_000_000_000),
+    // At most the WebSocket server's own payload limit (64 KiB in src/app.ts), which closes with 1009.
+    chatMaxFrameBytes: int(env, 'CHAT_MAX_FRAME_BYTES', 16_384, 256, 65_536),
+    chatMaxBufferedBytes: int(env, 'CHAT_MAX_BUFFERED_BYTES', 1_048_576, 1024, 64 * 1_048_576),
+    chatPingIntervalMs: int(env, 'CHAT_PING_INTERVAL_MS', 15_000, 100, 600_000),
+    chatPresenceBeatMs: int(env, 'CHAT_PRESENCE_BEAT_MS', 5_000, 100, 60_000),
   };
 }

@@ -16,7 +16,11 @@ import pg from 'pg';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import { EmbeddedPostgresError } from './infra/postgres/embedded.js';
+import { within } from './infra/timing.js';
 import { createRuntime, type Runtime } from './runtime.js';
+
+/** How long the start waits for the modules' background work to start before it says ready, ms. */
+const START_WAIT_MS = 5_000;
 
 export interface Server {
   app: FastifyInstance;
@@ -272,8 +276,10 @@ export async function startServer(config: Config, log?: FastifyBaseLogger): Prom
   const addr = started.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  // Ready once every module's background work has started (the admissions channel subscribed, the
+  // admitter and relays running), or after START_WAIT_MS whatever a slow dependency is doing.
+  await within(runtime.startBackground(), START_WAIT_MS);
   runtime.lifecycle.state = 'ready';
-  void runtime.startBackground();
   let stopping: Promise<void> | null = null;
   const stop = () => {
     stopping ??= (async () => {
@@ -296,6 +302,7 @@ export function printBanner(server: Server, config: Config, { quietLogs = false 
     `  stampede is serving in ${config.mode} mode`,
     `  API        ${server.url}/api/v1`,
     `  docs       ${server.url}/docs`,
+    `  dashboard  ${server.url}/dashboard  (live operations; asks for the admin token)`,
     `  metrics    ${server.url}/metrics`,
     `  health     ${server.url}/healthz  ${server.url}/readyz`,
   ];

@@ -1,6 +1,6 @@
 /**
  * Load with autocannon, driven in-process. The caller builds every request (`request(n)` for the
- * n-th, 0-based) and may hear every answer (`answered(n, status)`); requests whose answer never
+ * n-th, 0-based) and may hear every answer (`answered(n, status, body)`); requests whose answer never
  * arrived before the stop (autocannon drops those) are listed in `unanswered`. Latencies go to an
  * HDR histogram (µs resolution), so memory does not grow with the number of requests.
  */
@@ -23,7 +23,8 @@ export interface LoadSpec {
   /** Seconds per request before autocannon counts a timeout; default 10. */
   timeoutSec?: number;
   request(n: number): LoadRequest;
-  answered?(n: number, status: number): void;
+  /** `body` is the answer's body as text (for callers that need an id or a problem code from it). */
+  answered?(n: number, status: number, body: string): void;
 }
 
 export interface LoadResult {
@@ -72,11 +73,11 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
             body: r.body,
           };
         },
-        onResponse(status, _body, context) {
+        onResponse(status, body, context) {
           const n = context.seq;
           if (typeof n !== 'number') return;
           pending.delete(n);
-          spec.answered?.(n, status);
+          spec.answered?.(n, status, body);
         },
       },
     ],

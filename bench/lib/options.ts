@@ -20,6 +20,11 @@ export interface BenchOptions {
   /** Run the server under test with `node --cpu-prof --cpu-prof-dir=<dir>`. */
   profileDir: string | undefined;
   jsonFile: string | undefined;
+  /**
+   * Project directory whose `dist/cli.js serve` is the server under test (default: this one), so
+   * an older build (a `git worktree` of a baseline commit, built) runs under the same load tool.
+   */
+  serverRoot: string | undefined;
   /** Values of the benchmark's own numeric flags (`extra`), after their defaults. */
   extra: Record<string, number>;
 }
@@ -69,6 +74,7 @@ export function parseBenchArgs(argv: readonly string[], d: OptionDefaults): Benc
         'server-env': { type: 'string', default: '' },
         profile: { type: 'string' },
         json: { type: 'string' },
+        'server-root': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         ...Object.fromEntries(extraNames.map((n) => [n, { type: 'string' as const }])),
       },
@@ -102,6 +108,7 @@ export function parseBenchArgs(argv: readonly string[], d: OptionDefaults): Benc
     serverEnv: parseEnvList('--server-env', str('server-env') ?? ''),
     profileDir: str('profile'),
     jsonFile: str('json'),
+    serverRoot: str('server-root'),
     extra,
   };
 }

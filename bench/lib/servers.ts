@@ -25,11 +25,11 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-/** bench/bare-server.mjs on a free port, ready on /readyz. */
-export async function startBareServer(cleanups: Cleanups): Promise<BenchServer> {
+/** bench/bare-server.mjs (or another bare script of bench/) on a free port, ready on /readyz. */
+export async function startBareServer(cleanups: Cleanups, script = 'bare-server.mjs'): Promise<BenchServer> {
   const server = await spawnServer({
-    name: 'bare server',
-    command: [path.join(projectRoot(), 'bench', 'bare-server.mjs')],
+    name: script === 'bare-server.mjs' ? 'bare server' : `bare server (${script})`,
+    command: [path.join(projectRoot(), 'bench', script)],
     detached: true,
     signalOnExit: 'SIGKILL',
     readyTimeoutMs: 30_000,
@@ -49,11 +49,17 @@ export interface ServerUnderTest extends BenchServer {
   pgDb?: string;
 }
 
+/** A cluster's database and Redis prefix, as the environment of its servers. */
+interface ScratchCluster {
+  env: Record<string, string>;
+  dbName: string;
+}
+
 /**
  * Creates a database on PG_ADMIN_URL and a Redis prefix for one cluster-mode server; both are
  * removed by the cleanups. Returns the server's environment.
  */
-async function scratchCluster(cleanups: Cleanups): Promise<{ env: Record<string, string>; dbName: string }> {
+async function scratchCluster(cleanups: Cleanups): Promise<ScratchCluster> {
   const tag = randomBytes(4).toString('hex');
   const dbName = `stampede_bench_${tag}`;
   const prefix = `bench-${tag}:`;
@@ -91,21 +97,36 @@ async function scratchCluster(cleanups: Cleanups): Promise<{ env: Record<string,
   };
 }
 
+export interface ServerUnderTestOptions {
+  serverEnv: Record<string, string>;
+  profileDir?: string;
+  /** Project directory whose built `dist/cli.js` runs (a baseline worktree); default this project. */
+  serverRoot?: string;
+}
+
 /**
- * `node [--cpu-prof] dist/cli.js serve` in `mode`, with LOG_LEVEL=warn and `serverEnv` on top;
- * ready within 180 s.
+ * `node [--cpu-prof] <root>/dist/cli.js serve` in `mode`, with LOG_LEVEL=warn and `serverEnv` on
+ * top; ready within 180 s. A cluster-mode server gets a scratch database and Redis prefix of its
+ * own, or `shared.cluster`'s (another process of the same cluster); `shared.label` names it in logs.
  */
 export async function startServerUnderTest(
   mode: 'embedded' | 'cluster',
   cleanups: Cleanups,
-  serverEnv: Record<string, string>,
-  profileDir?: string,
+  { serverEnv, profileDir, serverRoot }: ServerUnderTestOptions,
+  shared: { cluster?: ScratchCluster; label?: string } = {},
 ): Promise<ServerUnderTest> {
-  const cluster = mode === 'cluster' ? await scratchCluster(cleanups) : undefined;
-  log(`${mode}: starting the server`);
+  const cluster = mode === 'cluster' ? (shared.cluster ?? (await scratchCluster(cleanups))) : undefined;
+  const label = shared.label ?? mode;
+  log(`${label}: starting the server`);
   const server = await spawnServer({
-    name: `${mode} server`,
+    name: `${label} server`,
     nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [],
+    ...(serverRoot
+      ? {
+          command: [path.join(path.resolve(serverRoot), 'dist', 'cli.js'), 'serve'],
+          cwd: path.resolve(serverRoot),
+        }
+      : {}),
     stripEnv: TARGETING_ENV,
     // Every request still goes through the rate limiter (its cost is measured), with budgets out of
     // reach of one load generator on loopback.
@@ -121,13 +142,13 @@ export async function startServerUnderTest(
     signalOnExit: 'SIGKILL',
     readyTimeoutMs: 180_000,
   });
-  const stop = cleanups.add(`stop ${mode} server`, async () => {
+  const stop = cleanups.add(`stop ${label} server`, async () => {
     const exit = await server.stop();
-    if (exit.code !== 0) log(`${mode} server exited with ${exit.code ?? exit.signal}:\n  ${server.tail()}`);
+    if (exit.code !== 0) log(`${label} server exited with ${exit.code ?? exit.signal}:\n  ${server.tail()}`);
   });
   if (!server.adminToken || !server.databaseUrl) {
     await stop();
-    throw new Error(`${mode} server is ready but its admin token or database is unknown`);
+    throw new Error(`${label} server is ready but its admin token or database is unknown`);
   }
   return {
     mode,
@@ -147,16 +168,41 @@ export async function startServerUnderTest(
 export async function withServerUnderTest<T>(
   mode: 'embedded' | 'cluster',
   cleanups: Cleanups,
-  opts: { serverEnv: Record<string, string>; profileDir?: string },
+  opts: ServerUnderTestOptions,
   apiConnections: number,
   fn: (sut: ServerUnderTest, api: ApiClient) => Promise<T>,
 ): Promise<T> {
-  const sut = await startServerUnderTest(mode, cleanups, opts.serverEnv, opts.profileDir);
+  const sut = await startServerUnderTest(mode, cleanups, opts);
   const api = new ApiClient(sut.server.url, apiConnections, 120_000);
   try {
     return await fn(sut, api);
   } finally {
     await api.close();
     await sut.stop();
+  }
+}
+
+/**
+ * Two cluster-mode servers on one scratch database and one Redis prefix (the same admin token and
+ * JWT secret, so a user's token is good on both), started one after the other; `fn` runs against
+ * both and an admin API client of the first, then both stop, whether `fn` succeeded or not.
+ */
+export async function withServerPairUnderTest<T>(
+  cleanups: Cleanups,
+  opts: ServerUnderTestOptions,
+  apiConnections: number,
+  fn: (pair: readonly [ServerUnderTest, ServerUnderTest], api: ApiClient) => Promise<T>,
+): Promise<T> {
+  const cluster = await scratchCluster(cleanups);
+  const a = await startServerUnderTest('cluster', cleanups, opts, { cluster, label: 'cluster A' });
+  let b: ServerUnderTest | undefined;
+  const api = new ApiClient(a.server.url, apiConnections, 120_000);
+  try {
+    b = await startServerUnderTest('cluster', cleanups, opts, { cluster, label: 'cluster B' });
+    return await fn([a, b], api);
+  } finally {
+    await api.close();
+    await b?.stop();
+    await a.stop();
   }
 }

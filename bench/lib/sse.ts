@@ -6,10 +6,9 @@
  */
 import net from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
+import { type SseEvent as ParsedEvent, SseParser } from '../../src/drill/sse.js';
 
-export interface SseEvent {
-  event: string;
-  data: string;
+export interface SseEvent extends ParsedEvent {
   /** Date.now() when the event's last line arrived. */
   at: number;
 }
@@ -48,9 +47,8 @@ export function openSse(port: number, path: string, h: SseHandlers): SseStream {
   let raw: Buffer<ArrayBufferLike> = Buffer.alloc(0);
   let state: 'size' | 'data' | 'crlf' = 'size';
   let left = 0;
+  const parser = new SseParser();
   let text = '';
-  let event = 'message';
-  let data: string[] = [];
 
   const end = (error?: string) => {
     if (!open) return;
@@ -60,19 +58,9 @@ export function openSse(port: number, path: string, h: SseHandlers): SseStream {
   };
 
   const lines = () => {
-    let i = text.indexOf('\n');
-    while (i >= 0) {
-      const line = text.slice(0, i).replace(/\r$/, '');
-      text = text.slice(i + 1);
-      if (line === '') {
-        if (data.length) h.onEvent?.({ event, data: data.join('\n'), at: Date.now() });
-        event = 'message';
-        data = [];
-      } else if (line.startsWith('event:')) event = line.slice(6).trim();
-      else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-      // comments (`: keep-alive`), `id:` and `retry:` lines are ignored
-      i = text.indexOf('\n');
-    }
+    const at = Date.now();
+    for (const e of parser.push(text)) h.onEvent?.({ ...e, at });
+    text = '';
   };
 
   /** Moves whole and partial chunks from `raw` into `text`; false once the last chunk arrived. */

@@ -42,7 +42,7 @@ export class ApiClient {
     this.agent = new Agent({ connections, pipelining: 1, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   }
 
-  async call(method: 'GET' | 'POST', path: string, opts: CallOptions = {}): Promise<ApiAnswer> {
+  async call(method: 'GET' | 'POST' | 'DELETE', path: string, opts: CallOptions = {}): Promise<ApiAnswer> {
     const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
@@ -91,7 +91,12 @@ export class ApiClient {
    * Calls and insists on `status`; anything else stops the run with the server's answer. A 401 or
    * 403 from an admin endpoint is an AdminTokenRefusedError (the token is wrong, not the data).
    */
-  async must(method: 'GET' | 'POST', path: string, status: number, opts: CallOptions = {}): Promise<unknown> {
+  async must(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    status: number,
+    opts: CallOptions = {},
+  ): Promise<unknown> {
     const res = await this.call(method, path, opts);
     if ((res.status === 401 || res.status === 403) && path.startsWith('/api/v1/admin/')) {
       throw new AdminTokenRefusedError(

@@ -283,3 +283,122 @@ export async function readWaitingRoomSnapshot(
     await db.query('COMMIT');
   }
 }
+
+export interface ScheduleSeatFacts {
+  scheduleId: string;
+  /** concert_schedules.seat_count */
+  seatCount: number;
+  /** schedule_seats rows, and the highest seat number among them (0 without rows). */
+  seatRows: number;
+  maxSeat: number;
+  /** schedule_seats by state at the snapshot: SOLD, HELD by a live hold, free (AVAILABLE or HELD past its expiry). */
+  sold: number;
+  heldLive: number;
+  available: number;
+  /** sold_seats rows of the schedule, and seats with more than one of them. */
+  soldRows: number;
+  soldTwice: number;
+}
+
+export interface SeatReservationRow {
+  id: string;
+  scheduleId: string;
+  userId: string;
+  seats: number[];
+  total: number;
+  status: 'HELD' | 'PAID' | 'EXPIRED' | 'CANCELLED';
+  /** ms since the epoch (PostgreSQL's clock). */
+  createdAt: number;
+  expiresAt: number;
+  paidAt: number | null;
+  /** sold_seats rows naming this reservation. */
+  soldRows: number;
+  /** USE rows of point_ledger whose ref is `reservation:<id>`, and the points they took. */
+  ledgerUses: number;
+  ledgerTaken: number;
+}
+
+export interface ConcertSnapshot {
+  /** The given schedules found in concert_schedules, by id. */
+  schedules: ScheduleSeatFacts[];
+  /** Every reservation of those schedules, by id. */
+  reservations: SeatReservationRow[];
+  /** The admission log of the room in front of the concert. */
+  admissions: AdmissionRow[];
+  /** PostgreSQL's now() of the snapshot, ms since the epoch: what "live" was judged against. */
+  takenAt: number;
+}
+
+/**
+ * The seats, reservations, sales and payments of the given schedules, and the admission log of the
+ * room in front of them, read in one REPEATABLE READ READ ONLY transaction so they agree (the
+ * sweeper may still be tidying). `db` must be one connection (a pg.Client), not a pool.
+ */
+export async function readConcertSnapshot(
+  db: AuditDb,
+  scheduleIds: readonly string[],
+  roomId: string,
+): Promise<ConcertSnapshot> {
+  await db.query('BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    const at = await db.query<{ now: Date }>('SELECT now() AS now');
+    const schedules = await db.query<ScheduleSeatFacts>(
+      `SELECT s.id::text AS "scheduleId", s.seat_count AS "seatCount",
+              count(ss.seat_number)::int AS "seatRows", COALESCE(max(ss.seat_number), 0)::int AS "maxSeat",
+              count(*) FILTER (WHERE ss.status = 'SOLD')::int AS sold,
+              count(*) FILTER (WHERE ss.status = 'HELD' AND ss.hold_expires_at > now())::int AS "heldLive",
+              count(*) FILTER (WHERE ss.status = 'AVAILABLE'
+                                  OR (ss.status = 'HELD' AND ss.hold_expires_at <= now()))::int AS available,
+              (SELECT count(*)::int FROM sold_seats x WHERE x.schedule_id = s.id) AS "soldRows",
+              (SELECT count(*)::int FROM (
+                 SELECT 1 FROM sold_seats x WHERE x.schedule_id = s.id GROUP BY x.seat_number HAVING count(*) > 1
+               ) twice) AS "soldTwice"
+         FROM concert_schedules s LEFT JOIN schedule_seats ss ON ss.schedule_id = s.id
+        WHERE s.id = ANY ($1::bigint[])
+        GROUP BY s.id ORDER BY s.id`,
+      [scheduleIds],
+    );
+    const reservations = await db.query<{
+      id: string;
+      scheduleId: string;
+      userId: string;
+      seats: number[];
+      total: string;
+      status: SeatReservationRow['status'];
+      createdAt: Date;
+      expiresAt: Date;
+      paidAt: Date | null;
+      soldRows: number;
+      ledgerUses: number;
+      ledgerTaken: string;
+    }>(
+      `SELECT r.id::text AS id, r.schedule_id::text AS "scheduleId", r.user_id::text AS "userId", r.seats,
+              r.total::text AS total, r.status, r.created_at AS "createdAt", r.expires_at AS "expiresAt",
+              r.paid_at AS "paidAt", COALESCE(x.n, 0)::int AS "soldRows",
+              COALESCE(l.n, 0)::int AS "ledgerUses", COALESCE(l.taken, 0)::text AS "ledgerTaken"
+         FROM seat_reservations r
+         LEFT JOIN (SELECT reservation_id, count(*) AS n FROM sold_seats
+                     WHERE schedule_id = ANY ($1::bigint[]) GROUP BY reservation_id) x ON x.reservation_id = r.id
+         LEFT JOIN LATERAL (SELECT count(*) AS n, -sum(p.amount) AS taken FROM point_ledger p
+                             WHERE p.user_id = r.user_id AND p.type = 'USE' AND p.ref = 'reservation:' || r.id) l ON true
+        WHERE r.schedule_id = ANY ($1::bigint[])
+        ORDER BY r.id`,
+      [scheduleIds],
+    );
+    return {
+      schedules: schedules.rows,
+      reservations: reservations.rows.map((r) => ({
+        ...r,
+        total: Number(r.total),
+        createdAt: r.createdAt.getTime(),
+        expiresAt: r.expiresAt.getTime(),
+        paidAt: r.paidAt?.getTime() ?? null,
+        ledgerTaken: Number(r.ledgerTaken),
+      })),
+      admissions: await readAdmissions(db, roomId),
+      takenAt: at.rows[0].now.getTime(),
+    };
+  } finally {
+    await db.query('COMMIT');
+  }
+}

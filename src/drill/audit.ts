@@ -38,3 +38,36 @@ export function check(
 export function verdictOf(checks: readonly AuditCheck[]): 'PASS' | 'FAIL' {
   return checks.length > 0 && checks.every((c) => c.ok) ? 'PASS' : 'FAIL';
 }
+
+const NOT_AUDITED = 'PostgreSQL not audited (no --database-url; automatic only in embedded mode).';
+
+/**
+ * The PostgreSQL half of an audit: when the drill has the target's database, `audit(url)` reads and
+ * judges (pushing its checks); a database it could not read is the failed check `db_readable`, no
+ * database at all a note (`skipped`, or the default sentence).
+ */
+export async function auditDatabase(
+  databaseUrl: string | undefined,
+  out: { checks: AuditCheck[]; notes: string[] },
+  audit: (url: string) => Promise<void>,
+  skipped = NOT_AUDITED,
+): Promise<void> {
+  if (!databaseUrl) {
+    out.notes.push(skipped);
+    return;
+  }
+  try {
+    await audit(databaseUrl);
+  } catch (err) {
+    out.checks.push(
+      check(
+        'db_readable',
+        false,
+        'readable',
+        'error',
+        `could not audit PostgreSQL: ${(err as Error).message}`,
+        'database',
+      ),
+    );
+  }
+}

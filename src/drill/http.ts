@@ -12,17 +12,22 @@
  * iteration's scheduled start, so a late start caused by the generator counts as latency) and
  * from the moment the request is handed to undici otherwise, to the end of the body.
  * Requests aborted by the drill itself (graceful stop) are not recorded.
+ *
+ * Event streams (`stream`) go over connections of their own (a stream holds its connection for
+ * minutes, and must not starve the VUs' requests); the opening is recorded like a request, timed to
+ * the response headers, and the stream's events are handed to the caller as they arrive.
  */
 import { performance } from 'node:perf_hooks';
 import { Agent, request, errors as undiciErrors } from 'undici';
 import type { BuiltinMetrics } from './metrics.js';
+import { type SseEvent, SseParser } from './sse.js';
 import type { Timeline } from './timeline.js';
 
 /** status → true (any answer with that status is expected) or the problem codes that are. */
 export type Expected = Readonly<Record<number, true | readonly string[]>>;
 
 export interface RequestSpec {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   /** Path and query, appended to the target's base URL. */
   path: string;
   /** The `name` tag, grouping URLs with ids into one series (k6's tags.name). */
@@ -72,8 +77,21 @@ function problemCode(json: unknown): string | null {
   return null;
 }
 
+/** An event stream silent this long is dead (servers send at least a keep-alive comment every 15 s). */
+const STREAM_SILENCE_MS = 45_000;
+
+/** How an event stream ended. */
+export interface StreamEnd {
+  /** The answer's status; 0 when none arrived. */
+  status: number;
+  /** `done`: the handler asked to stop · `closed`: the server ended it · `error`: the connection failed. */
+  by: 'done' | 'closed' | 'error';
+  error: string | null;
+}
+
 export class LoadClient {
   private readonly agent: Agent;
+  private readonly streams: Agent;
   private readonly base: string;
 
   constructor(
@@ -90,6 +108,106 @@ export class LoadClient {
       bodyTimeout: options.timeoutMs,
       connect: { timeout: Math.min(options.timeoutMs, 10_000) },
     });
+    // Any number of streams, over connections of their own.
+    this.streams = new Agent({
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: STREAM_SILENCE_MS,
+      connect: { timeout: Math.min(options.timeoutMs, 10_000) },
+    });
+  }
+
+  /**
+   * Opens `GET path` as an event stream and hands each event to `onEvent` until it returns true
+   * (done), the server ends the stream, or the connection fails. The opening is recorded as a
+   * request named `spec.name`; throws RequestAborted only when `signal` aborted it.
+   */
+  async stream(
+    spec: Omit<RequestSpec, 'method' | 'body'>,
+    signal: AbortSignal,
+    onEvent: (e: SseEvent) => boolean,
+  ): Promise<StreamEnd> {
+    const headers: Record<string, string> = { accept: 'text/event-stream', ...spec.headers };
+    if (spec.token) headers.authorization = `Bearer ${spec.token}`;
+    const sentAt = performance.now();
+    const stop = new AbortController();
+    const abort = () => stop.abort();
+    signal.addEventListener('abort', abort, { once: true });
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(`${this.base}${spec.path}`, {
+        method: 'GET',
+        headers,
+        dispatcher: this.streams,
+        signal: stop.signal,
+      });
+    } catch (err) {
+      signal.removeEventListener('abort', abort);
+      if (signal.aborted) throw new RequestAborted('aborted by the drill');
+      this.record(spec, 0, null, performance.now() - sentAt);
+      return { status: 0, by: 'error', error: this.describe(err) };
+    }
+    const status = res.statusCode;
+    if (status !== 200) {
+      let json: unknown = null;
+      try {
+        json = JSON.parse(await res.body.text());
+      } catch {
+        json = null;
+      }
+      signal.removeEventListener('abort', abort);
+      this.record(spec, status, problemCode(json), performance.now() - sentAt);
+      return { status, by: 'closed', error: null };
+    }
+    this.record(spec, status, null, performance.now() - sentAt);
+    const parser = new SseParser();
+    try {
+      res.body.setEncoding('utf8');
+      for await (const chunk of res.body) {
+        for (const e of parser.push(chunk as string)) {
+          if (onEvent(e)) {
+            stop.abort();
+            return { status, by: 'done', error: null };
+          }
+        }
+      }
+      return { status, by: 'closed', error: null };
+    } catch (err) {
+      if (signal.aborted) throw new RequestAborted('aborted by the drill');
+      return { status, by: 'error', error: this.describe(err, STREAM_SILENCE_MS) };
+    } finally {
+      signal.removeEventListener('abort', abort);
+      if (!stop.signal.aborted) res.body.destroy();
+    }
+  }
+
+  /** Why no answer arrived, in one line: a timeout, or the error's code and message. */
+  private describe(err: unknown, timeoutMs = this.options.timeoutMs): string {
+    if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError)
+      return `timeout after ${timeoutMs} ms`;
+    return err instanceof Error
+      ? `${(err as NodeJS.ErrnoException).code ?? err.name}: ${err.message}`
+      : String(err);
+  }
+
+  /** Records one answer (or its absence, status 0) in the run's metrics; was it expected? */
+  private record(
+    spec: Pick<RequestSpec, 'name' | 'expect'> & { method?: RequestSpec['method'] },
+    status: number,
+    code: string | null,
+    durationMs: number,
+  ): boolean {
+    const expected = status !== 0 && isExpected(spec.expect, status, code);
+    const tags = {
+      name: spec.name,
+      method: spec.method ?? 'GET',
+      status: String(status),
+      expected_response: expected ? 'true' : 'false',
+    };
+    this.metrics.httpReqs.add(1, tags);
+    this.metrics.httpReqDuration.add(durationMs, tags);
+    this.metrics.httpReqFailed.add(!expected, tags);
+    this.timeline.record(status, durationMs, !expected);
+    return expected;
   }
 
   /** Sends one request and records it; throws RequestAborted only when `signal` aborted it. */
@@ -125,36 +243,21 @@ export class LoadClient {
       }
     } catch (err) {
       if (signal.aborted) throw new RequestAborted('aborted by the drill');
-      error =
-        err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError
-          ? `timeout after ${this.options.timeoutMs} ms`
-          : err instanceof Error
-            ? `${(err as NodeJS.ErrnoException).code ?? err.name}: ${err.message}`
-            : String(err);
+      error = this.describe(err);
       status = 0;
     }
     const durationMs = performance.now() - from;
     const code = problemCode(json);
-    const expected = status !== 0 && isExpected(spec.expect, status, code);
-    const tags = {
-      name: spec.name,
-      method: spec.method,
-      status: String(status),
-      expected_response: expected ? 'true' : 'false',
-    };
-    this.metrics.httpReqs.add(1, tags);
-    this.metrics.httpReqDuration.add(durationMs, tags);
-    this.metrics.httpReqFailed.add(!expected, tags);
-    this.timeline.record(status, durationMs, !expected);
+    const expected = this.record(spec, status, code, durationMs);
     return { status, code, json, durationMs, expected, error };
   }
 
-  close(): Promise<void> {
-    return this.agent.close();
+  async close(): Promise<void> {
+    await Promise.all([this.agent.close(), this.streams.destroy()]);
   }
 
   /** Drops in-flight requests (after graceful stop). */
-  destroy(): Promise<void> {
-    return this.agent.destroy();
+  async destroy(): Promise<void> {
+    await Promise.all([this.agent.destroy(), this.streams.destroy()]);
   }
 }

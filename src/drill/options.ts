@@ -7,11 +7,16 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from './duration.js';
 import { ADMIN_TOKEN_HINT, DrillUsageError } from './errors.js';
 import type { ExecutorKind } from './executors/types.js';
-import { isProfileName, PROFILE_NAMES, type Profile, resolveProfile } from './profiles.js';
+import { isProfileName, PROFILE_NAMES, type Profile, type ProfileName, resolveProfile } from './profiles.js';
 import { parseThreshold, type Threshold } from './thresholds.js';
 
-export const SCENARIO_NAMES = ['coupon-drop', 'checkout', 'browse', 'waiting-room'] as const;
+export const SCENARIO_NAMES = ['coupon-drop', 'checkout', 'browse', 'waiting-room', 'concert'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+/** The profile a scenario follows when no --profile, --vus or --duration is given; smoke if not listed. */
+export const SCENARIO_DEFAULT_PROFILES: Readonly<Partial<Record<ScenarioName, ProfileName>>> = {
+  concert: 'concert',
+};
 
 export interface ThinkTime {
   minMs: number;
@@ -25,6 +30,11 @@ export interface ScenarioParams {
   retryShare?: number;
   products?: number;
   stock?: number;
+  /** concert: share of holds abandoned instead of paid (0..1). */
+  abandonShare?: number;
+  /** concert: schedules of the concert, and seats per schedule. */
+  schedules?: number;
+  seats?: number;
 }
 
 export interface DrillOptions {
@@ -50,6 +60,8 @@ export interface DrillOptions {
   gracefulStopMs: number;
   seed: number;
   quiet: boolean;
+  /** After the audit, delete everything the run created on --target (DELETE /api/v1/admin/runs/:runTag). */
+  cleanup: boolean;
   params: ScenarioParams;
 }
 
@@ -59,7 +71,7 @@ export const USAGE = `usage: stampede drill <scenario> [options]
 scenarios: ${SCENARIO_NAMES.join(' | ')}
 
 load
-  --profile NAME         ${PROFILE_NAMES.join(' | ')} (default smoke)
+  --profile NAME         ${PROFILE_NAMES.join(' | ')} (default smoke; the concert scenario: concert)
   --vus N                peak VUs (with --profile: shape kept; alone: constant N VUs)
   --duration D           total duration (with --profile: stages stretched); 30s, 2m, 1m30s
   --scale F              multiply every VU target by F (durations unchanged)
@@ -76,6 +88,13 @@ target
   --target URL           a running stampede (default: start an embedded server for the run)
   --admin-token T        its ADMIN_TOKEN (default: $STAMPEDE_ADMIN_TOKEN, then $ADMIN_TOKEN)
   --database-url URL     also audit straight from PostgreSQL (automatic in embedded mode)
+  --cleanup              with --target: after the audit, delete everything this run created
+                         (DELETE /api/v1/admin/runs/<run tag>) and report what was deleted
+
+  Every run has a run tag, drill-<UTC date>-<time>-<random>, printed at the start and kept in
+  summary.json (stampede.runTag). Everything the run creates on the target carries it (users,
+  products, coupons, waiting rooms; orders through their users): best sellers leave it out, and
+  DELETE /api/v1/admin/runs/<run tag> (or --cleanup) removes it.
 
 scenario sizing
   --users N              users created for the run
@@ -83,6 +102,9 @@ scenario sizing
   --retry-share F        coupon-drop: share of attempts immediately retried (0..1)
   --products N           checkout/browse: products created
   --stock N              checkout, browse: initial stock per product
+  --schedules N          concert: schedules of the concert
+  --seats N              concert: seats per schedule (1..1000)
+  --abandon-share F      concert: share of holds abandoned, not paid (0..1; default 0.2)
 
 verdict and output
   --threshold 'M: EXPR'  k6 threshold, repeatable; replaces the scenario's defaults
@@ -175,6 +197,7 @@ export function parseDrillArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   }
   const profile = resolveProfile({
     profile: v.profile !== undefined && isProfileName(v.profile) ? v.profile : undefined,
+    defaultProfile: SCENARIO_DEFAULT_PROFILES[scenario as ScenarioName],
     vus: int('vus', v.vus, 1, 100_000),
     durationMs: v.duration === undefined ? undefined : parseDuration(v.duration, '--duration'),
     scale: num('scale', v.scale, 0.001, 1_000) ?? 1,
@@ -191,6 +214,11 @@ export function parseDrillArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   if (target && !adminToken) {
     throw new DrillUsageError(
       `--target needs the server's admin token: --admin-token T (or $STAMPEDE_ADMIN_TOKEN); ${ADMIN_TOKEN_HINT}`,
+    );
+  }
+  if (v.cleanup && !target) {
+    throw new DrillUsageError(
+      '--cleanup needs --target: the embedded server the drill starts is thrown away with its data at the end of the run.',
     );
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/Z$/, '');
@@ -215,12 +243,16 @@ export function parseDrillArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
         v['graceful-stop'] === undefined ? 10_000 : parseDuration(v['graceful-stop'], '--graceful-stop'),
       seed: int('seed', v.seed, 0, 2 ** 32 - 1) ?? 1,
       quiet: v.quiet ?? false,
+      cleanup: v.cleanup ?? false,
       params: {
         users: int('users', v.users, 1, 10_000_000),
         quantity: int('quantity', v.quantity, 1, 10_000_000),
         retryShare: num('retry-share', v['retry-share'], 0, 1),
         products: int('products', v.products, 1, 100_000),
         stock: int('stock', v.stock, 0, 10_000_000),
+        abandonShare: num('abandon-share', v['abandon-share'], 0, 1),
+        schedules: int('schedules', v.schedules, 1, 100),
+        seats: int('seats', v.seats, 1, 1_000),
       },
     },
   };
@@ -235,6 +267,7 @@ function parse(argv: readonly string[]) {
     options: {
       help: { type: 'boolean', short: 'h' },
       quiet: { type: 'boolean' },
+      cleanup: { type: 'boolean' },
       profile: str,
       target: str,
       'admin-token': str,
@@ -257,6 +290,9 @@ function parse(argv: readonly string[]) {
       'retry-share': str,
       products: str,
       stock: str,
+      'abandon-share': str,
+      schedules: str,
+      seats: str,
     },
   });
 }

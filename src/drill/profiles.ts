@@ -4,9 +4,13 @@
  *   load   — 0 → 100 VUs over 2 min: the expected crowd
  *   stress — 100 → 300 VUs over 5 min: beyond the expected crowd
  *   spike  — 0 → 500 VUs in 10 s, hold 30 s, back to 0 in 10 s: the drop opening
+ *   concert — 0 → 50 → 150 → 50 → 0 VUs, four 15 s stages: a ticket sale's crowd coming and going
+ *            (the concert scenario's default, as its k6 script's `options.stages`)
  * Adjustments, in this order: --vus N sets the peak (shape kept), --duration D stretches the
  * stages to D in total (shape kept), --scale F multiplies every VU target and shortens nothing.
- * Without --profile, --vus/--duration describe a constant load (k6's `--vus 10 --duration 30s`).
+ * Without --profile, --vus/--duration describe a constant load (k6's `--vus 10 --duration 30s`,
+ * which overrides a script's stages); with none of the three the run follows the scenario's
+ * default profile (smoke, unless the scenario has its own), --scale applied.
  *
  * For the open model (ramping-arrival-rate) the same curve is the arrival rate: the peak is
  * --rate iterations/s (default: one per peak VU per second) and maxVUs defaults to the peak VUs.
@@ -14,7 +18,7 @@
 import { DrillUsageError } from './errors.js';
 import { peak, type Stage, totalDurationMs } from './stages.js';
 
-export const PROFILE_NAMES = ['smoke', 'load', 'stress', 'spike'] as const;
+export const PROFILE_NAMES = ['smoke', 'load', 'stress', 'spike', 'concert'] as const;
 export type ProfileName = (typeof PROFILE_NAMES)[number];
 
 export interface Profile {
@@ -54,6 +58,17 @@ export const PROFILES: Record<ProfileName, Profile> = {
       { durationMs: 10 * S, target: 0 },
     ],
   },
+  concert: {
+    name: 'concert',
+    description: '0 → 50 VUs in 15 s, up to 150 in 15 s, down to 50 in 15 s, down to 0 in 15 s',
+    startVUs: 0,
+    stages: [
+      { durationMs: 15 * S, target: 50 },
+      { durationMs: 15 * S, target: 150 },
+      { durationMs: 15 * S, target: 50 },
+      { durationMs: 15 * S, target: 0 },
+    ],
+  },
 };
 
 export function isProfileName(s: string): s is ProfileName {
@@ -85,6 +100,8 @@ export function describeCurve(startVUs: number, stages: readonly Stage[]): strin
 
 export interface ProfileAdjustments {
   profile?: ProfileName;
+  /** Followed when neither --profile nor --vus/--duration is given (default smoke). */
+  defaultProfile?: ProfileName;
   vus?: number;
   durationMs?: number;
   scale: number;
@@ -92,10 +109,14 @@ export interface ProfileAdjustments {
 
 /** The VU curve a run follows, after --vus / --duration / --scale. */
 export function resolveProfile(a: ProfileAdjustments): Profile {
+  // The named curve this run adjusts, if any: --profile, else the default when nothing says otherwise.
+  const named =
+    a.profile ??
+    (a.vus === undefined && a.durationMs === undefined ? (a.defaultProfile ?? 'smoke') : undefined);
   let p: Profile;
-  if (a.profile) {
-    p = structuredClone(PROFILES[a.profile]);
-  } else if (a.vus !== undefined || a.durationMs !== undefined) {
+  if (named) {
+    p = structuredClone(PROFILES[named]);
+  } else {
     const vus = a.vus ?? 10;
     const durationMs = a.durationMs ?? 30 * S;
     p = {
@@ -104,15 +125,13 @@ export function resolveProfile(a: ProfileAdjustments): Profile {
       startVUs: vus,
       stages: [{ durationMs, target: vus }],
     };
-  } else {
-    p = structuredClone(PROFILES.smoke);
   }
-  if (a.profile && a.vus !== undefined) {
+  if (named && a.vus !== undefined) {
     const f = a.vus / peak(p.startVUs, p.stages);
     p.startVUs = Math.round(p.startVUs * f);
     for (const s of p.stages) s.target = Math.round(s.target * f);
   }
-  if (a.profile && a.durationMs !== undefined) {
+  if (named && a.durationMs !== undefined) {
     const f = a.durationMs / totalDurationMs(p.stages);
     for (const s of p.stages) s.durationMs = Math.max(1, Math.round(s.durationMs * f));
   }
@@ -122,7 +141,7 @@ export function resolveProfile(a: ProfileAdjustments): Profile {
     for (const s of p.stages) s.target = up(s.target);
   }
   // A named profile's words describe its own numbers; adjusted, it is described as it now runs.
-  if (a.profile && (a.vus !== undefined || a.durationMs !== undefined || a.scale !== 1)) {
+  if (named && (a.vus !== undefined || a.durationMs !== undefined || a.scale !== 1)) {
     p.description = describeCurve(p.startVUs, p.stages);
   }
   if (peak(p.startVUs, p.stages) < 1) throw new DrillUsageError('the profile must reach at least 1 VU');

@@ -1,8 +1,12 @@
 /**
  * One drill, start to finish: target (embedded server or --target) → scenario setup → load
- * (executor + live progress) → thresholds → generator verdict → audit → summary.json +
- * report.html → stop the embedded server → exit code. Thresholds are bound to metrics before
- * anything starts, so a bad expression costs nothing.
+ * (executor + live progress) → thresholds → generator verdict → audit → cleanup (--cleanup) →
+ * summary.json + report.html → stop the embedded server → exit code. Thresholds are bound to
+ * metrics before anything starts, so a bad expression costs nothing.
+ *
+ * Every run has a run tag (run-tag.ts), sent with everything setup creates and kept in the summary.
+ * With --cleanup the run's rows are deleted from the target once the audit has read them — also
+ * when the run fails after setup began, so a failed rehearsal leaves nothing behind either.
  *
  * Ctrl-C once stops the load gracefully and still audits and reports; twice exits at once (130).
  * A run that fails before its summary is written leaves no empty output folder behind (a
@@ -11,6 +15,7 @@
 import { mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { readRunAlerts } from './alerts.js';
 import { ApiClient } from './api-client.js';
 import type { AuditResult } from './audit.js';
 import { ADMIN_TOKEN_HINT, AdminTokenRefusedError, DrillRunError, EXIT } from './errors.js';
@@ -22,6 +27,7 @@ import type { DrillOptions } from './options.js';
 import { peakVUs } from './profiles.js';
 import { Progress, type ProgressFigures, type ProgressStream } from './progress.js';
 import { renderReport } from './report/html.js';
+import { describeCleanup, newRunTag, type RunCleanup } from './run-tag.js';
 import { SCENARIOS } from './scenarios/index.js';
 import {
   type DrillSummary,
@@ -187,7 +193,41 @@ async function drill(opts: DrillOptions, io: DrillIo, out: OutputDir): Promise<D
   };
   process.on('SIGINT', onSigint);
 
+  const runTag = newRunTag();
+  log(
+    `run tag ${runTag}: everything this run creates carries it${
+      opts.cleanup
+        ? '; --cleanup deletes it at the end'
+        : ` (delete it with DELETE /api/v1/admin/runs/${runTag}, or run with --cleanup)`
+    }`,
+  );
   const api = new ApiClient(target.baseUrl);
+  let setupStarted = false;
+  let cleanup: RunCleanup | undefined;
+  /** DELETE /api/v1/admin/runs/:runTag, once; never throws (a failure is reported, not fatal). */
+  const cleanUp = async (): Promise<RunCleanup> => {
+    if (cleanup) return cleanup;
+    try {
+      const res = await api.call('DELETE', `/api/v1/admin/runs/${runTag}`, { token: target.adminToken });
+      const body = res.json as {
+        deleted?: Record<string, number>;
+        returned?: Record<string, number>;
+        kept?: Record<string, number>;
+      } | null;
+      if (res.status === 200 && body?.deleted)
+        cleanup = { ok: true, deleted: body.deleted, returned: body.returned ?? {}, kept: body.kept ?? {} };
+      else if (res.status === 404) cleanup = { ok: true, deleted: {}, returned: {}, kept: {} };
+      else
+        cleanup = {
+          ok: false,
+          error: `DELETE /api/v1/admin/runs/${runTag} answered ${res.status}${res.code ? ` ${res.code}` : ''}`,
+        };
+    } catch (err) {
+      cleanup = { ok: false, error: err instanceof Error ? err.message : String(err) };
+    }
+    log(describeCleanup(cleanup));
+    return cleanup;
+  };
   const timeline = new Timeline();
   const client = new LoadClient(
     { baseUrl: target.baseUrl, connections: maxConcurrentVUs(opts), timeoutMs: opts.timeoutMs },
@@ -196,9 +236,11 @@ async function drill(opts: DrillOptions, io: DrillIo, out: OutputDir): Promise<D
   );
   try {
     try {
+      setupStarted = true;
       await scenario.setup({
         api,
         adminToken: target.adminToken,
+        runTag,
         params: opts.params,
         peakVUs: peak,
         seed: opts.seed,
@@ -298,9 +340,10 @@ async function drill(opts: DrillOptions, io: DrillIo, out: OutputDir): Promise<D
         ? sample(lastT)
         : timeline.samples[timeline.samples.length - 1];
     monitor.stop();
-    // The last line shows the final counts, even when the last sample closed just before the end.
+    // The last line shows the final counts and the time the load ended, even when the last sample
+    // closed just before the end (it said 2s/3s 99% on a busy machine).
     const counters = countersNow();
-    const f = { ...figures(final), counters, errors: counters.http_req_failed };
+    const f = { ...figures(final), t: lastT, counters, errors: counters.http_req_failed };
     live.done(f, since(f));
     progress = null;
     await client.destroy();
@@ -338,7 +381,20 @@ async function drill(opts: DrillOptions, io: DrillIo, out: OutputDir): Promise<D
       };
     }
 
+    const alerts = await readRunAlerts(api, target.adminToken, startedWall, new Date());
+
+    if (opts.cleanup) await cleanUp();
+
     const warnings: string[] = [];
+    if (alerts === null)
+      warnings.push(
+        "the target's alerts could not be read (GET /api/v1/admin/alerts): the report marks none.",
+      );
+    if (cleanup && !cleanup.ok) {
+      warnings.push(
+        `--cleanup could not delete this run's data (${cleanup.error}); delete it with DELETE /api/v1/admin/runs/${runTag}.`,
+      );
+    }
     const load429 = timeline.samples.reduce((n, x) => n + (x.status['429'] ?? 0), 0);
     if (load429 > 0) {
       warnings.push(
@@ -378,6 +434,8 @@ async function drill(opts: DrillOptions, io: DrillIo, out: OutputDir): Promise<D
         executor: described,
         model: executor.model,
         target: { url: target.baseUrl, embedded: target.embedded },
+        runTag,
+        ...(cleanup ? { cleanup } : {}),
         startedAt: startedWall.toISOString(),
         finishedAt: new Date().toISOString(),
         capacityNote: capacityNote(
@@ -393,6 +451,7 @@ async function drill(opts: DrillOptions, io: DrillIo, out: OutputDir): Promise<D
         businessCounters: [...scenario.businessCounters],
         thinkTime: executor.model === 'closed' ? thinkTime : undefined,
         thresholds: thresholdOutcomes(thresholdResults),
+        alerts: alerts ?? [],
         warnings,
         thresholdsOk,
         exitCode,
@@ -410,6 +469,8 @@ async function drill(opts: DrillOptions, io: DrillIo, out: OutputDir): Promise<D
     io.stdout.write(renderText(summary, { summary: summaryPath, report: reportPath }));
     return { exitCode, summary, summaryPath, reportPath };
   } catch (err) {
+    // A run that fails after setup began may have created rows: --cleanup still removes them.
+    if (opts.cleanup && setupStarted && !(err instanceof AdminTokenRefusedError)) await cleanUp();
     if (err instanceof DrillRunError) throw err;
     throw new DrillRunError(err instanceof Error ? (err.stack ?? err.message) : String(err));
   } finally {

@@ -6,9 +6,11 @@
  * Also renders the end-of-run text summary printed on stdout.
  */
 import { createHash } from 'node:crypto';
+import type { RunAlert } from './alerts.js';
 import type { AuditResult } from './audit.js';
 import type { GeneratorVerdict } from './health.js';
 import type { Registry } from './metrics.js';
+import { describeCleanup, type RunCleanup } from './run-tag.js';
 import type { ThresholdResult } from './thresholds.js';
 import type { Sample } from './timeline.js';
 
@@ -40,6 +42,12 @@ export interface RunDescription {
   executor: Record<string, unknown>;
   model: 'closed' | 'open';
   target: { url: string; embedded: boolean };
+  /** Carried by everything the run created on the target (src/drill/run-tag.ts). */
+  runTag: string;
+  /** With --cleanup: what DELETE /api/v1/admin/runs/:runTag deleted, gave back and kept, or why it failed. */
+  cleanup?: RunCleanup;
+  /** The target's alerts that were firing at some moment of the run (src/drill/alerts.ts). */
+  alerts: RunAlert[];
   startedAt: string;
   finishedAt: string;
   /** What the throughput figure means for this model (closed-model req/s is not capacity). */
@@ -222,6 +230,7 @@ export function renderText(s: DrillSummary, files: { summary: string; report: st
     '',
     `  scenario: ${r.scenario} · profile ${r.profile.name} (${r.profile.description}) · ${r.executor.executor} (${r.model} model)`,
     `  target:   ${r.target.url}${r.target.embedded ? ' (embedded, started for this run)' : ''}`,
+    `  run tag:  ${r.runTag}`,
     `  duration: ${(s.state.testRunDurationMs / 1_000).toFixed(1)} s${r.stoppedEarly ? ' (stopped early)' : ''}`,
     '',
     ...thresholdLines(s),
@@ -251,6 +260,7 @@ export function renderText(s: DrillSummary, files: { summary: string; report: st
     );
   }
   for (const n of s.audit.notes) lines.push(`    note: ${n}`);
+  if (r.cleanup) lines.push('', `  ${describeCleanup(r.cleanup)}`);
   if (r.iterationErrors)
     lines.push('', `  ${r.iterationErrors} iterations threw; first: ${r.firstIterationError}`);
   lines.push(

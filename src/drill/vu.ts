@@ -4,9 +4,10 @@
  * allocating hundreds is free; the limit that matters is the generator's CPU (see health.ts).
  */
 import { setTimeout as sleepMs } from 'node:timers/promises';
-import type { Answer, LoadClient, RequestSpec } from './http.js';
+import type { Answer, LoadClient, RequestSpec, StreamEnd } from './http.js';
 import type { Metric } from './metrics.js';
 import { mulberry32, type Rng } from './random.js';
+import type { SseEvent } from './sse.js';
 
 /** k6's root_group checks: passes and fails per check name. */
 export class Checks {
@@ -56,6 +57,12 @@ export class VirtualUser {
     const since = this.scheduledStart;
     this.scheduledStart = undefined;
     return this.client.request(spec, this.controller.signal, since);
+  }
+
+  /** An event stream, its opening recorded as a request; `onEvent` returns true to stop. */
+  stream(spec: Omit<RequestSpec, 'method' | 'body'>, onEvent: (e: SseEvent) => boolean): Promise<StreamEnd> {
+    this.scheduledStart = undefined;
+    return this.client.stream(spec, this.controller.signal, onEvent);
   }
 
   check(ok: boolean, name: string): boolean {

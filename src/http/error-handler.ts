@@ -15,6 +15,8 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DependencyUnavailable } from '../infra/breaker.js';
+import { isPostgresUnavailable } from '../infra/postgres/pool.js';
 import { AppError, appError, problemOf } from './errors.js';
 import { textPatternMessage } from './schemas.js';
 
@@ -95,6 +97,21 @@ function translate(err: FastifyError): AppError | null {
   if (err.statusCode === 429) return appError('RATE_LIMITED', 'slow down', { 'retry-after': '1' });
   if (err.statusCode === 503)
     return appError('OVERLOADED', 'the server is overloaded', { 'retry-after': '1' });
+  return null;
+}
+
+/**
+ * A dependency that is down (an open circuit, PostgreSQL refusing or dropping connections) is a
+ * 503 the client may retry, not our bug. The request may have been cut anywhere: a write without
+ * an Idempotency-Key cannot be known to have had no effect, so the detail does not promise it.
+ */
+function unavailable(err: unknown): AppError | null {
+  if (err instanceof DependencyUnavailable)
+    return appError('UNAVAILABLE', `${err.dependency} is unavailable; retry later`, {
+      'retry-after': String(err.retryAfterSeconds),
+    });
+  if (isPostgresUnavailable(err))
+    return appError('UNAVAILABLE', 'postgres is unavailable; retry later', { 'retry-after': '2' });
   return null;
 }
 
@@ -227,6 +244,11 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (error instanceof AppError) return send(reply, error);
     const known = translate(error);
     if (known) return send(reply, known);
+    const down = unavailable(error);
+    if (down) {
+      request.log.warn({ err: error }, 'a dependency is unavailable');
+      return send(reply, down);
+    }
     // Anything else is our bug or a dependency failure: log it whole, tell the client nothing internal.
     request.log.error({ err: error }, 'unhandled error');
     return send(reply, appError('INTERNAL', 'an internal error occurred; it has been logged'));

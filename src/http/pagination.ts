@@ -3,6 +3,7 @@
  * just returned (base64url, so clients treat it as a token). A cursor this API did not hand out is a
  * 400 VALIDATION_FAILED, never a 5xx.
  */
+import { type TSchema, Type } from '@sinclair/typebox';
 import { appError } from './errors.js';
 import { isId } from './schemas.js';
 
@@ -28,4 +29,18 @@ export function pageOf<T extends { id: string }>(
   if (rows.length <= limit) return { items: rows };
   const items = rows.slice(0, limit);
   return { items, nextCursor: encodeCursor(items[items.length - 1].id) };
+}
+
+/** The answer schema of a list endpoint: one page of `item`, and the cursor of the next page. */
+export function pageSchema<T extends TSchema>(
+  item: T,
+  order: 'in id order' | 'newest first' | 'oldest first',
+) {
+  return Type.Object(
+    {
+      items: Type.Array(item),
+      nextCursor: Type.Optional(Type.String({ description: 'absent on the last page' })),
+    },
+    { description: `One page, ${order}` },
+  );
 }

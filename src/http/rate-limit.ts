@@ -1,25 +1,26 @@
 /**
  * Rate limits on every /api route (/healthz, /readyz, /metrics and /docs are never limited): a fixed one-minute window per client address on every such
- * route, and one per user on user routes, counted by @fastify/rate-limit. Over either limit the
+ * route, and one per user on user routes (counters: rate-limit-counters.ts). Over either limit the
  * request is refused with 429 RATE_LIMITED (problem+json) and `Retry-After` in seconds, before its
  * body is read.
  *
- * Where the counters live: in this process (an LRU map) when no Redis client is given (embedded
- * mode); in Redis under `<REDIS_PREFIX>ratelimit:user:<user id>` and
- * `<REDIS_PREFIX>ratelimit:addr:<address>` otherwise (cluster mode), so every process shares one
- * budget. When Redis fails, requests are not limited (fail open): a limiter outage never refuses
- * traffic on its own.
+ * Where the counters live: in this process (a bounded map) when no Redis client is given (embedded
+ * mode); otherwise (cluster mode) counted in the process and shared through Redis under
+ * `<REDIS_PREFIX>ratelimit:user:<user id>` and `<REDIS_PREFIX>ratelimit:addr:<address>`
+ * every 100 ms (no Redis round trip per request; every process shares one budget, within a bound
+ * rate-limit-counters.ts states). When Redis fails each process limits on its own counts;
+ * a limiter outage never refuses traffic on its own.
  *
  * Exemptions are configuration, never implicit: admin routes (RATE_LIMIT_EXEMPT_ADMIN, on by
  * default) and loopback clients (RATE_LIMIT_ALLOW_LOOPBACK, off by default). Both, and the limits
  * in force, are logged once at start.
  */
-import { BlockList, isIP } from 'node:net';
-import rateLimit, { normalizeIP } from '@fastify/rate-limit';
+import { BlockList, isIP, isIPv6 } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Config, RATE_LIMIT_DEFAULTS } from '../config.js';
 import type { RedisClient } from '../infra/redis/client.js';
 import { appError } from './errors.js';
+import { LocalCounters, SyncedCounters, type WindowCounters } from './rate-limit-counters.js';
 
 /** The settings the limiter reads; a missing one takes its default (RATE_LIMIT_DEFAULTS). */
 export type RateLimitSettings = Pick<
@@ -40,13 +41,10 @@ export interface RateLimitParts {
 }
 
 const WINDOW_MS = 60_000;
-/** Counters one process keeps (per limiter) in embedded mode; the least recently used go first. */
+/** Cluster mode: a key is shared through Redis once one process counted this share of its limit. */
+const SHARE_FROM = 0.1;
+/** Counters one process keeps (per limiter) in embedded mode; beyond it the oldest window goes first. */
 const LOCAL_ENTRIES = 100_000;
-/** At most one "failing open" warning per this many ms. */
-const WARN_EVERY_MS = 10_000;
-
-type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
-type Outcome = Awaited<ReturnType<Limiter>>;
 
 /** The address ranges of `list` (IP addresses and CIDR ranges, as config.ts validated them). */
 export function addressRanges(list: readonly string[]): BlockList {
@@ -88,38 +86,25 @@ export function clientAddress(request: FastifyRequest, trusted: BlockList | null
 }
 
 /**
- * One limiter (fixed window, `max` per minute per key) over its own store: an encapsulated
- * registration of @fastify/rate-limit that adds no hook of its own (`global: false`).
+ * The key an address is counted under: IPv4 as is (an IPv4-mapped IPv6 address as its IPv4), IPv6
+ * by its /64 network (one host is usually given a whole /64, so counting addresses would let a
+ * client rotate through them).
  */
-async function limiter(
-  app: FastifyInstance,
-  max: number,
-  name: string,
-  keyOf: (request: FastifyRequest) => string,
-  settings: { redis: RedisClient | null; prefix: string },
-): Promise<Limiter> {
-  let made: Limiter | undefined;
-  await app.register(async (scope) => {
-    await scope.register(rateLimit, {
-      global: false,
-      max,
-      timeWindow: WINDOW_MS,
-      keyGenerator: keyOf,
-      // A Redis error lets the request through (fail open) instead of answering 500.
-      skipOnError: true,
-      ...(settings.redis
-        ? { redis: settings.redis, nameSpace: `${settings.prefix}ratelimit:${name}:` }
-        : { cache: LOCAL_ENTRIES }),
-    });
-    made = scope.createRateLimit();
-  });
-  if (!made) throw new Error('unreachable: the rate limiter registered without a limiter');
-  return made;
-}
-
-/** A store that failed answers as if nothing had been counted: no request of a window counts 0. */
-function failedOpen(outcome: Outcome): boolean {
-  return !outcome.isAllowed && outcome.ttl === 0 && outcome.remaining === outcome.max;
+export function addressKey(address: string): string {
+  if (!isIPv6(address)) return address.toLowerCase();
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1];
+  // Expand to eight groups, then keep the first four.
+  const [head, tail = ''] = address.toLowerCase().split('%')[0].split('::');
+  const left = head ? head.split(':') : [];
+  const right = address.includes('::') ? (tail ? tail.split(':') : []) : [];
+  const groups = address.includes('::')
+    ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
 }
 
 /**
@@ -134,22 +119,20 @@ export async function installRateLimits(app: FastifyInstance, parts: RateLimitPa
     return;
   }
   const trusted = c.rateLimitTrustedProxies.length > 0 ? addressRanges(c.rateLimitTrustedProxies) : null;
-  const store = { redis: parts.redis, prefix: c.redisPrefix };
-  const byAddress = await limiter(
-    app,
-    c.rateLimitIpPerMinute,
-    'addr',
-    (request) => normalizeIP(clientAddress(request, trusted)),
-    store,
-  );
-  const byUser = await limiter(
-    app,
-    c.rateLimitUserPerMinute,
-    'user',
-    // Only asked for requests the access hook authenticated.
-    (request) => request.user?.id ?? '',
-    store,
-  );
+  const counters = (name: string, max: number): WindowCounters =>
+    parts.redis
+      ? new SyncedCounters({
+          redis: parts.redis,
+          namespace: `${c.redisPrefix}ratelimit:${name}:`,
+          log: app.log,
+          shareFrom: Math.ceil(max * SHARE_FROM),
+        })
+      : new LocalCounters(LOCAL_ENTRIES);
+  const byAddress = counters('addr', c.rateLimitIpPerMinute);
+  const byUser = counters('user', c.rateLimitUserPerMinute);
+  app.addHook('onClose', async () => {
+    await Promise.all([byAddress.close(), byUser.close()]);
+  });
   app.log.info(
     {
       userPerMinute: c.rateLimitUserPerMinute,
@@ -164,26 +147,28 @@ export async function installRateLimits(app: FastifyInstance, parts: RateLimitPa
       `${c.rateLimitAllowLoopback ? '; loopback clients exempt (RATE_LIMIT_ALLOW_LOOPBACK)' : ''}`,
   );
 
-  let lastWarning = 0;
   app.addHook('onRequest', async (request, reply) => {
     if (!request.routeOptions.url?.startsWith('/api/')) return; // operations, docs, no route
     const { access } = request.routeOptions.config;
     if (access === 'admin' && c.rateLimitExemptAdmin) return;
-    if (c.rateLimitAllowLoopback && inRanges(LOOPBACK, clientAddress(request, trusted))) return;
+    const address = clientAddress(request, trusted);
+    if (c.rateLimitAllowLoopback && inRanges(LOOPBACK, address)) return;
 
-    const outcomes = await Promise.all(
-      request.user ? [byAddress(request), byUser(request)] : [byAddress(request)],
-    );
-    if (outcomes.some(failedOpen) && Date.now() - lastWarning > WARN_EVERY_MS) {
-      lastWarning = Date.now();
-      app.log.warn('rate-limit store unavailable (Redis): requests are not limited until it answers');
-    }
     let refusal: { who: string; max: number; seconds: number } | null = null;
-    for (const [i, o] of outcomes.entries()) {
-      if (o.isAllowed || !o.isExceeded) continue;
-      const seconds = Math.max(1, o.ttlInSeconds);
-      if (!refusal || seconds > refusal.seconds) {
-        refusal = { who: i === 0 ? 'this address' : 'this user', max: o.max, seconds };
+    const a = byAddress.incr(addressKey(address), WINDOW_MS);
+    if (a.current > c.rateLimitIpPerMinute) {
+      refusal = {
+        who: 'this address',
+        max: c.rateLimitIpPerMinute,
+        seconds: Math.max(1, Math.ceil(a.ttlMs / 1000)),
+      };
+    }
+    // The user's budget, for requests the access hook authenticated.
+    if (request.user) {
+      const u = byUser.incr(request.user.id, WINDOW_MS);
+      const seconds = Math.max(1, Math.ceil(u.ttlMs / 1000));
+      if (u.current > c.rateLimitUserPerMinute && (!refusal || seconds > refusal.seconds)) {
+        refusal = { who: 'this user', max: c.rateLimitUserPerMinute, seconds };
       }
     }
     if (!refusal) return;

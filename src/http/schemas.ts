@@ -32,12 +32,29 @@ export const Problem = Type.Object(
     detail: Type.String(),
     code: Type.String({ description: 'Stable machine-readable code; see docs/errors.md' }),
   },
-  { $id: 'Problem', description: 'application/problem+json (RFC 9457)' },
+  {
+    $id: 'Problem',
+    description:
+      'application/problem+json (RFC 9457). Each operation lists, per status, the codes it may carry; docs/errors.md has every code.',
+    examples: [
+      {
+        type: 'https://stampede.dev/problems/sold-out',
+        title: 'Sold out',
+        status: 410,
+        detail: 'coupon 42 is sold out',
+        code: 'SOLD_OUT',
+      },
+    ],
+  },
 );
 
 const ref = Type.Ref('Problem');
 
-/** Documented error responses; spread into each route's `response`. */
+/**
+ * The old way to document errors: any 4xx and any 5xx is a Problem. Prefer `responses()`
+ * (src/http/responses.ts), which lists each status an operation answers and the codes it carries;
+ * a route still spreading these keeps them, described, beside the statuses installResponseDocs adds.
+ */
 export const ProblemResponses = {
   '4xx': ref,
   '5xx': ref,
@@ -118,6 +135,25 @@ export const IdParam = Type.String({ minLength: 1, maxLength: 40, pattern: TEXT_
 /** An id inside a JSON body (a productId, a userCouponId): the same rule as in a path. */
 export const IdText = IdParam;
 export const isId = (s: string) => /^[1-9]\d{0,17}$/.test(s);
+
+// ---------------------------------------------------------------------------------------------
+// Run tags
+
+/** The rule of a run tag (migrations/006_run_tags.sql checks the same in PostgreSQL). */
+export const RUN_TAG_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+
+/**
+ * `runTag` of the admin create endpoints and `:runTag` of DELETE /api/v1/admin/runs/:runTag: marks
+ * what a rehearsal creates (the drill sends `drill-<UTC time>-<random>`), so it can be told apart
+ * and removed; best sellers leave it out by default.
+ */
+export const RunTag = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: RUN_TAG_PATTERN,
+  description:
+    'Marks a rehearsal\'s rows (1..64 letters, digits, ".", "_", "-"; the drill sends drill-<time>-<random>): DELETE /api/v1/admin/runs/{runTag} removes them, best sellers leave them out',
+});
 
 // ---------------------------------------------------------------------------------------------
 // Integers sent as text

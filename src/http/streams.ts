@@ -133,9 +133,14 @@ export class StreamHub {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
+    const stream = new EventStream(reply, this, options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED);
+    // HEAD: the stream's headers and nothing else (a body would never come, and nor would the end).
+    if (request.method === 'HEAD') {
+      stream.close();
+      return stream;
+    }
     raw.write(`retry: ${options.retryMs ?? 2_000}\n\n`);
     request.raw.socket.setKeepAlive(true);
-    const stream = new EventStream(reply, this, options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED);
     if (this.draining) {
       stream.close({ event: 'shutdown', data: { reason: 'the server is shutting down; reconnect' } });
       return stream;

@@ -11,6 +11,7 @@ import {
   KeyedGroupCommitter,
 } from './group-committer.js';
 import type { Metrics } from './metrics.js';
+import { noopTracer, type Tracer } from './tracing.js';
 
 export interface Commits {
   /** One committer; `name` labels its metrics. */
@@ -32,6 +33,7 @@ export interface Commits {
 export function createCommits(
   config: Pick<Config, 'commitMaxBatch' | 'commitMaxWaitMs' | 'commitConcurrency'>,
   metrics: Metrics,
+  tracer: Tracer = noopTracer,
 ): Commits {
   const made: { depth: number }[] = [];
   const options = (name: string, overrides?: Partial<CommitterOptions>): CommitterOptions => ({
@@ -40,6 +42,7 @@ export function createCommits(
     maxWaitMs: config.commitMaxWaitMs,
     concurrency: config.commitConcurrency,
     onBatch: metrics.commitObserver(name),
+    tracer,
     ...overrides,
   });
   return {

@@ -18,21 +18,36 @@
  *     a retry of its split batch.
  */
 
+import type { Carried, Tracer } from './tracing.js';
+
 export interface CommitterOptions {
   name: string;
   maxBatch: number;
   maxWaitMs: number;
   concurrency: number;
   onBatch?: (size: number, seconds: number, ok: boolean) => void;
+  /**
+   * Each attempt runs in a span `commit <name>` linking the spans of the requests it carries (taken
+   * when they were submitted); absent or off: no tracing.
+   */
+  tracer?: Tracer;
 }
 
-/** Runs one transaction for the batch; returns one result per item, in order. */
-export type BatchExecutor<I, R> = (items: I[]) => Promise<R[]>;
+/**
+ * Runs one transaction for the batch; returns one result per item, in order. `traceparents[i]` is
+ * the W3C traceparent of item i's request when tracing is on (an outbox event it writes keeps it);
+ * with tracing off the array is empty.
+ */
+export type BatchExecutor<I, R> = (items: I[], traceparents: readonly (string | null)[]) => Promise<R[]>;
+
+const NO_TRACEPARENTS: readonly (string | null)[] = Object.freeze([]);
 
 interface Pending<I, R> {
   item: I;
   resolve: (r: R) => void;
   reject: (e: unknown) => void;
+  /** The submitting request's span, when tracing is on. */
+  carried?: Carried;
 }
 
 type Attempt<R> = { ok: true; results: R[] } | { ok: false; err: unknown };
@@ -69,8 +84,9 @@ export class GroupCommitter<I, R> {
   /** Resolves with the item's result once its transaction committed. */
   submit(item: I): Promise<R> {
     if (this.closed) return Promise.reject(new CommitterClosedError(`${this.opts.name} committer is closed`));
+    const carried = this.opts.tracer?.carry();
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      this.queue.push({ item, resolve, reject, carried });
       this.schedule();
     });
   }
@@ -151,7 +167,19 @@ export class GroupCommitter<I, R> {
     const started = performance.now();
     let attempt: Attempt<R>;
     try {
-      const results = await this.execute(batch.map((p) => p.item));
+      const items = batch.map((p) => p.item);
+      const { tracer } = this.opts;
+      const results = tracer?.enabled
+        ? await tracer.batch(
+            `commit ${this.opts.name}`,
+            batch.map((p) => p.carried),
+            () =>
+              this.execute(
+                items,
+                batch.map((p) => (p.carried ? tracer.traceparent(p.carried) : null)),
+              ),
+          )
+        : await this.execute(items, NO_TRACEPARENTS);
       attempt =
         results.length === batch.length
           ? { ok: true, results }

@@ -14,12 +14,14 @@ import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import { type Admissions, createAdmissions } from './admission/index.js';
+import { Breaker } from './breaker.js';
 import { type Commits, createCommits } from './commits.js';
 import { type Locks, processLocks, redisLocks } from './locks.js';
 import { Metrics } from './metrics.js';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './postgres/embedded.js';
 import { migrate } from './postgres/migrate.js';
-import { createPool, type Pool } from './postgres/pool.js';
+import { createPool, isPostgresUnavailable, type Pool } from './postgres/pool.js';
+import { memoryPubSub, type PubSub, redisPubSub } from './pubsub.js';
 import {
   createRedis,
   createRedisSubscriber,
@@ -28,7 +30,7 @@ import {
 } from './redis/client.js';
 import { createKeys, type Keys } from './redis/keys.js';
 import { Auth } from './tokens.js';
-import { noopTracer, type Tracer } from './tracing.js';
+import { noopTracer, otelTracer, type Tracer } from './tracing.js';
 
 export interface Infra {
   config: Config;
@@ -41,6 +43,8 @@ export interface Infra {
   redis: () => RedisClient | null;
   /** A Redis connection for SUBSCRIBE, opened on first call; null in embedded mode. */
   redisSubscriber: () => RedisSubscriber | null;
+  /** Messages between this deployment's processes (in-process in embedded mode); see pubsub.ts. */
+  pubsub: () => PubSub;
   keys: Keys;
   /** Signs and verifies user tokens, recognises the admin token. */
   tokens: Auth;
@@ -109,7 +113,9 @@ export async function createInfra(config: Config, log: FastifyBaseLogger): Promi
   };
   try {
     await migrate(databaseUrl, (m) => log.debug(m));
-    const pool = createPool(databaseUrl, config.pgPoolMax);
+    const metrics = new Metrics();
+    const postgresBreaker = new Breaker('postgres', metrics, log, { counts: isPostgresUnavailable });
+    const pool = createPool(databaseUrl, config.pgPoolMax, postgresBreaker);
     cleanup.push(() => pool.end());
 
     const keys = createKeys(config.redisPrefix);
@@ -123,11 +129,18 @@ export async function createInfra(config: Config, log: FastifyBaseLogger): Promi
       cleanup.push(async () => subscriber?.disconnect());
     }
 
-    const metrics = new Metrics();
-    const tracer = noopTracer;
+    // With tracing on, the SDK (src/infra/otel.ts) was registered before this ran.
+    const tracer = config.tracesExporter ? otelTracer() : noopTracer;
     const locks = redis ? redisLocks(redis, keys) : processLocks;
-    const commits = createCommits(config, metrics);
+    const commits = createCommits(config, metrics, tracer);
     const admissions = createAdmissions({ config, metrics, log, redis, keys, locks, tracer, commits });
+    let pubsub: PubSub | null = null;
+    cleanup.push(async () => pubsub?.close());
+    const redisSubscriber = () => {
+      if (!redisUrl) return null;
+      subscriber ??= createRedisSubscriber(redisUrl);
+      return subscriber;
+    };
     const infra: Infra = {
       config,
       log,
@@ -135,10 +148,11 @@ export async function createInfra(config: Config, log: FastifyBaseLogger): Promi
       tracer,
       postgres: () => pool,
       redis: () => redis,
-      redisSubscriber: () => {
-        if (!redisUrl) return null;
-        subscriber ??= createRedisSubscriber(redisUrl);
-        return subscriber;
+      redisSubscriber,
+      pubsub: () => {
+        const sub = redisSubscriber();
+        pubsub ??= redis && sub ? redisPubSub(redis, sub, config.redisPrefix, log) : memoryPubSub(log);
+        return pubsub;
       },
       keys,
       tokens: new Auth(jwtSecret, adminToken),
@@ -157,7 +171,10 @@ export async function createInfra(config: Config, log: FastifyBaseLogger): Promi
           await pool.query('SELECT 1');
           checks.postgres = { status: 'up' };
         } catch (err) {
-          checks.postgres = { status: 'down', detail: (err as Error).message };
+          checks.postgres = {
+            status: 'down',
+            detail: `${(err as Error).message}; breaker ${postgresBreaker.state}`,
+          };
         }
         if (redis) {
           try {

@@ -3,9 +3,12 @@
  * Names follow Prometheus conventions: base units (seconds), _total for counters.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { FrameRecorder } from './live/frames.js';
 
 export class Metrics {
   readonly registry = new Registry();
+  /** The current second's requests, for the live view's frames (src/modules/live). */
+  readonly frames = new FrameRecorder();
 
   readonly httpDuration = new Histogram({
     name: 'http_request_duration_seconds',
@@ -75,6 +78,20 @@ export class Metrics {
   readonly orders = new Counter({
     name: 'stampede_orders_total',
     help: 'Order attempts by outcome (paid, out_of_stock, insufficient_points, coupon_unavailable, not_found, unavailable)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly seatHolds = new Counter({
+    name: 'stampede_seat_holds_total',
+    help: 'Seat hold attempts by outcome (held, seat_unavailable, hold_limit, unavailable) and by who answered (gate, commit)',
+    labelNames: ['outcome', 'by'] as const,
+    registers: [this.registry],
+  });
+
+  readonly seatPayments = new Counter({
+    name: 'stampede_seat_payments_total',
+    help: 'Reservation payments by outcome (paid, hold_expired, insufficient_points, already_paid, not_found)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
@@ -186,6 +203,58 @@ export class Metrics {
     name: 'stampede_waiting_room_pass_rejections_total',
     help: 'Protected requests refused for their pass, by reason (missing, forged, other, expired, ended)',
     labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly chatConnections = new Gauge({
+    name: 'stampede_chat_connections',
+    help: 'Chat WebSocket connections open right now',
+    registers: [this.registry],
+  });
+
+  readonly chatSubscriptions = new Gauge({
+    name: 'stampede_chat_subscriptions',
+    help: 'Chat room subscriptions of the open WebSocket connections',
+    registers: [this.registry],
+  });
+
+  readonly chatMessagesIn = new Counter({
+    name: 'stampede_chat_messages_in_total',
+    help: 'Chat messages sent by clients (WebSocket or REST), by outcome (stored, resent, rate_limited, not_member, not_found, reused, unavailable)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly chatMessagesOut = new Counter({
+    name: 'stampede_chat_messages_out_total',
+    help: 'Chat message frames written to WebSocket subscribers (live and replayed)',
+    labelNames: ['path'] as const,
+    registers: [this.registry],
+  });
+
+  readonly chatFanoutSeconds = new Histogram({
+    name: 'stampede_chat_fanout_seconds',
+    help: 'From a chat batch published after its commit to its delivery to the local subscribers of a process',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  readonly chatGapFills = new Counter({
+    name: 'stampede_chat_gap_filled_messages_total',
+    help: 'Chat messages a process read from PostgreSQL because their pub/sub copy was late or lost, by reason (gap, tail)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly chatSlowReaders = new Counter({
+    name: 'stampede_chat_slow_readers_dropped_total',
+    help: 'Chat WebSocket connections closed (4008) because their unread data passed CHAT_MAX_BUFFERED_BYTES',
+    registers: [this.registry],
+  });
+
+  readonly chatDeadConnections = new Counter({
+    name: 'stampede_chat_dead_connections_total',
+    help: 'Chat WebSocket connections ended because they did not answer a ping',
     registers: [this.registry],
   });
 

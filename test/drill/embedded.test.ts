@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DrillSummary } from '../../src/drill/summary.js';
 import {
@@ -94,7 +95,24 @@ describe('coupon-drop with --target, checked independently afterwards', () => {
   });
   afterAll(() => server?.stop());
 
-  it("summary.json's counts equal what the server's API and PostgreSQL hold", async () => {
+  it("summary.json's counts equal what the server's API and PostgreSQL hold; the target's alerts are marked", async () => {
+    // An alert rule the run's own traffic fires: the report marks it on the charts and lists it.
+    const rule = {
+      id: 'drill-traffic',
+      kind: 'threshold',
+      metric: 'http.rps',
+      op: '>',
+      value: 20,
+      forSeconds: 1,
+      severity: 'ticket',
+    };
+    const put = await request(`${server.url}/api/v1/admin/alert-rules`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ rules: [rule] }),
+    });
+    expect(put.statusCode).toBe(200);
+    await put.body.dump();
     const run = await runDrillCli([
       'coupon-drop',
       '--target',
@@ -129,5 +147,15 @@ describe('coupon-drop with --target, checked independently afterwards', () => {
     // With --target and no --database-url the drill audits through the API only, and says so.
     expect(s.audit.checks.some((c) => c.source === 'database')).toBe(false);
     expect(s.audit.notes.join(' ')).toMatch(/PostgreSQL not audited/);
+
+    const fired = s.stampede.alerts.find((a) => a.rule === 'drill-traffic');
+    expect(fired, JSON.stringify(s.stampede.alerts)).toBeDefined();
+    expect(fired?.startedAtSec).toBeGreaterThan(0);
+    expect(fired?.startedAtSec).toBeLessThan(s.state.testRunDurationMs / 1_000 + 5);
+    const html = readFileSync(path.join(run.outDir, 'report.html'), 'utf8');
+    expect(html).toMatch(/<table id="alerts">.*drill-traffic/s);
+    // On the charts too, when it fired within the sampled seconds.
+    const lastT = s.timeline[s.timeline.length - 1]?.t ?? 0;
+    if ((fired?.startedAtSec ?? Infinity) <= lastT) expect(html).toContain('▲ drill-traffic');
   });
 });

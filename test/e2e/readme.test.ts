@@ -272,6 +272,7 @@ describe('README walk-throughs and the demo, on a fresh embedded server', () => 
       'A drop with curl (real output)',
       'Points, products and orders with curl (real output)',
       'A waiting room with curl (real output)',
+      'Concerts with curl (real output)',
     ]);
     expect(steps.length).toBeGreaterThanOrEqual(10);
     expect(steps.filter((s) => s.expected).length).toBe(steps.length - 2); // only the two setups print nothing

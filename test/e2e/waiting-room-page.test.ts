@@ -304,6 +304,9 @@ describe.skipIf(!available)('waiting-room page in Chromium', () => {
     expect(await text(page, '#ended-title')).toBe('You left the line');
     expect((await call('GET', `${entryPath(roomId)}/me`, erin.token)).status).toBe(404);
     await page.click('#rejoin');
+    // #position still reads 1 from before the place ended: wait for the line's card to come back,
+    // which the page shows only once its join has been answered.
+    await shown(page, '#waiting');
     await textIs(page, '#position', '1');
 
     await leave(roomId, holder);
@@ -337,6 +340,9 @@ describe.skipIf(!available)('waiting-room page in Chromium', () => {
 
     await setPaused(roomId, true);
     await page.click('#rejoin');
+    // #position still reads 1 from before the place ended: wait for the line's card to come back,
+    // which the page shows only once its join has been answered.
+    await shown(page, '#waiting');
     await textIs(page, '#position', '1');
     expect((await entryOf(roomId, fay)).status).toBe('WAITING');
     await setPaused(roomId, false);

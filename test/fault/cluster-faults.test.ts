@@ -6,7 +6,6 @@
  *   - the coupon's gate keys deleted mid-burst → rebuilt from PostgreSQL, still exact;
  *   - Redis unreachable → issuance goes on through the PostgreSQL-only path, still exact.
  */
-import net from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -23,6 +22,7 @@ import {
   type TestUser,
 } from '../support/harness.js';
 import { type ServerProcess, spawnServer } from '../support/process.js';
+import { redisProxy } from '../support/redis.js';
 
 type Answer = { user: TestUser; status: number; code?: string };
 
@@ -188,38 +188,6 @@ describe.skipIf(!clusterAvailable())('cluster mode: several processes and faults
     }
   });
 });
-
-/** A TCP proxy in front of Redis that the test can cut, making Redis unreachable for the server. */
-async function redisProxy(target: URL) {
-  const sockets = new Set<net.Socket>();
-  let open = true;
-  const server = net.createServer((inbound) => {
-    if (!open) return inbound.destroy();
-    const outbound = net.connect(Number(target.port || 6379), target.hostname);
-    sockets.add(inbound).add(outbound);
-    inbound.pipe(outbound).pipe(inbound);
-    const close = () => {
-      inbound.destroy();
-      outbound.destroy();
-    };
-    inbound.on('error', close).on('close', close);
-    outbound.on('error', close).on('close', close);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    cut() {
-      open = false;
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-    },
-    restore() {
-      open = true;
-    },
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
 
 describe.skipIf(!clusterAvailable())('cluster mode: Redis unreachable', () => {
   it('keeps issuing exactly through the PostgreSQL-only path, and readiness reports it', async () => {

@@ -3,7 +3,9 @@
  *   - the process holding the admitter lease is killed with SIGKILL → another takes over within
  *     seconds, and nobody is admitted twice or out of join order;
  *   - a room's Redis keys are deleted mid-run → the room is rebuilt from PostgreSQL: every entry
- *     keeps its status and place, and admissions go on without a duplicate.
+ *     keeps its status and place, and admissions go on without a duplicate;
+ *   - an admission made by the admitter in one process reaches an event stream open on another at
+ *     once, through Redis pub/sub (the stream pump is slowed to a minute, so nothing else could).
  */
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -15,12 +17,18 @@ import {
   createDatabaseFor,
   createUsers,
   JWT_SECRET,
+  until as poll,
   type TestDatabase,
   type TestUser,
 } from '../support/harness.js';
 import { type ServerProcess, spawnServer } from '../support/process.js';
 
-async function call(method: 'GET' | 'POST' | 'DELETE', url: string, token?: string, body?: unknown) {
+async function call(
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  url: string,
+  token?: string,
+  body?: unknown,
+) {
   const res = await request(url, {
     method,
     headers: {
@@ -35,16 +43,7 @@ async function call(method: 'GET' | 'POST' | 'DELETE', url: string, token?: stri
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000) => poll(what, fn, ms, 100);
 
 describe.skipIf(!clusterAvailable())('waiting room under faults (cluster, real processes)', () => {
   let db: TestDatabase;
@@ -138,6 +137,52 @@ describe.skipIf(!clusterAvailable())('waiting room under faults (cluster, real p
     await expectFairLog(room);
 
     procs.push(await spawnServer(env)); // two processes again for the next test
+  });
+
+  it('pushes an admission to event streams open on every process, not only the admitter’s', async () => {
+    // Two processes of their own whose stream pump runs once a minute: only a push can deliver.
+    const slow = { ...env, WAITING_ROOM_STREAM_PUMP_MS: '60000' };
+    const pair = [await spawnServer(slow), await spawnServer(slow)];
+    procs.push(...pair);
+    const room = (
+      await call('POST', `${api(pair[0])}/admin/waiting-rooms`, ADMIN_TOKEN, { name: 'push', maxActive: 4 })
+    ).body.id as string;
+    expect(
+      (await call('PATCH', `${api(pair[0])}/admin/waiting-rooms/${room}`, ADMIN_TOKEN, { paused: true }))
+        .status,
+    ).toBe(200);
+    const crowd = users.slice(150, 154);
+    for (const u of crowd)
+      expect((await call('POST', `${api(pair[0])}/waiting-rooms/${room}/entries`, u.token)).status).toBe(201);
+    // Each user's stream on one of the two processes; only one of them holds the admitter lease.
+    const texts = crowd.map(() => '');
+    const streams = await Promise.all(
+      crowd.map((u, i) =>
+        request(`${api(pair[i % 2])}/waiting-rooms/${room}/entries/me/events?access_token=${u.token}`),
+      ),
+    );
+    const readers = streams.map(async (res, i) => {
+      expect(res.statusCode).toBe(200);
+      for await (const chunk of res.body) {
+        texts[i] += chunk.toString();
+        if (/event: admitted/.test(texts[i])) return;
+      }
+    });
+    await until('every stream has its first position event', async () =>
+      texts.every((t) => /event: position/.test(t)) ? true : undefined,
+    );
+    expect(
+      (await call('PATCH', `${api(pair[1])}/admin/waiting-rooms/${room}`, ADMIN_TOKEN, { paused: false }))
+        .status,
+    ).toBe(200);
+    await Promise.race([
+      Promise.all(readers),
+      sleep(30_000).then(() => {
+        throw new Error(`not every stream got its admission: ${JSON.stringify(texts)}`);
+      }),
+    ]);
+    for (const t of texts) expect(t).toMatch(/event: admitted\ndata: \{"status":"ADMITTED".*"pass":"/);
+    await Promise.all(pair.map((p) => p.stop()));
   });
 
   it('rebuilds a room whose Redis keys were deleted mid-run: nobody lost, nobody admitted twice', async () => {

@@ -1299,7 +1299,10 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
         });
         status = res.statusCode;
         headers = res.headers;
-        text = await res.body.text();
+        // An event stream that opened is a success that never ends (the live view): hang up.
+        if (status === 200 && String(res.headers['content-type'] ?? '').startsWith('text/event-stream'))
+          res.body.on('error', () => {}).destroy(); // undici reports the hang-up as an AbortError
+        else text = await res.body.text();
       } catch (err) {
         const code = (err as { code?: string }).code ?? '';
         // The client refused to send it (header or path characters): nothing reached the server.

@@ -159,3 +159,19 @@ export async function createUsers(baseUrl: string, count: number): Promise<TestU
     await client.close();
   }
 }
+
+/** Polls `fn` every `everyMs` until it returns something other than undefined; fails after `ms`. */
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined> | T | undefined,
+  ms = 15_000,
+  everyMs = 25,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createRedis, type RedisClient } from '../../src/infra/redis/client.js';
 import { createKeys, type Keys } from '../../src/infra/redis/keys.js';
+import { tcpProxy } from './proxy.js';
 
 /** A key prefix of our own on the shared Redis; never FLUSHALL a shared server. */
 export function randomPrefix(): string {
@@ -44,4 +45,10 @@ export async function privateRedis(
       await deletePrefix(redisUrl, prefix);
     },
   };
+}
+
+/** A TCP proxy in front of Redis that the test can cut, making Redis unreachable for the server. */
+export async function redisProxy(target: URL) {
+  const proxy = await tcpProxy(target.hostname, Number(target.port || 6379));
+  return { ...proxy, url: `redis://127.0.0.1:${proxy.port}` };
 }

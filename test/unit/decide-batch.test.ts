@@ -346,6 +346,7 @@ describe('buildWriteSet: what a batch of accepted orders writes', () => {
           { productId: '3', quantity: 1 },
         ],
       },
+      traceparent: null,
     });
     expect(ws.events.map((e) => e.payload.orderId)).toEqual(['101', '102', '103']);
     expect(expectedCounts(ws)).toEqual({
@@ -371,6 +372,14 @@ describe('buildWriteSet: what a batch of accepted orders writes', () => {
     expect(ws.wallets).toEqual([]);
     expect(ws.events).toHaveLength(1);
     expect(ws.coupons).toEqual(['c1']);
+  });
+
+  it('gives each event the traceparent of its own request (by draft index, refused ones skipped)', () => {
+    const { drafts, decisions } = scenario();
+    const placed = placeAccepted(drafts, decisions, ['101', '102', '103']);
+    const ws = buildWriteSet(placed, paidAt, (i) => `tp-${i}`);
+    expect(ws.events.map((e) => e.traceparent)).toEqual(placed.map((p) => `tp-${p.index}`));
+    expect(applyParams(ws)[23]).toEqual(placed.map((p) => `tp-${p.index}`));
   });
 
   it('fills every parameter of the one statement, as parallel columns', () => {
@@ -404,5 +413,6 @@ describe('buildWriteSet: what a batch of accepted orders writes', () => {
     expect(params[20]).toEqual(['u1', 'u2', 'u1']);
     expect((params[21] as string[]).map((p) => JSON.parse(p))).toEqual(ws.events.map((e) => e.payload));
     expect(params[22]).toBe(paidAt);
+    expect(params[23]).toEqual([null, null, null]);
   });
 });

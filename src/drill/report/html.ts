@@ -5,10 +5,19 @@
  * business counters, load-generator health, thresholds, audit (checks, facts with readable
  * labels, notes), all metrics, checks, and the executor's settings in words.
  */
+
+import { describeCleanup } from '../run-tag.js';
 import { type DrillSummary, SUMMARY_TREND_STATS, type SummaryMetric } from '../summary.js';
 import { statusColors } from './colors.js';
 import { label, valueText } from './labels.js';
-import { type ChartSpec, escapeXml as esc, lineChart, type Series, stackedBarChart } from './svg.js';
+import {
+  type ChartSpec,
+  escapeXml as esc,
+  lineChart,
+  type Marker,
+  type Series,
+  stackedBarChart,
+} from './svg.js';
 
 function ms(v: number): string {
   return v >= 1_000 ? `${(v / 1_000).toFixed(2)} s` : `${v.toFixed(v >= 100 ? 0 : 1)} ms`;
@@ -38,15 +47,41 @@ function metricValues(m: SummaryMetric): string {
   }
 }
 
+/** A marker per alert of the target that started (and resolved) during the run. */
+function alertMarkers(s: DrillSummary): Marker[] {
+  const out: Marker[] = [];
+  for (const a of s.stampede.alerts ?? []) {
+    const color = a.severity === 'page' ? '#dc2626' : '#d97706';
+    out.push({ x: a.startedAtSec, label: `▲ ${a.rule}`, color });
+    if (a.resolvedAtSec !== undefined)
+      out.push({ x: a.resolvedAtSec, label: `✓ ${a.rule}`, color: '#16a34a' });
+  }
+  return out;
+}
+
+function alertsBlock(s: DrillSummary): string {
+  const alerts = s.stampede.alerts ?? [];
+  if (!alerts.length) return '<p>No alert of the target fired during the run.</p>';
+  const rows = alerts
+    .map(
+      (a) =>
+        `<tr class="${a.severity === 'page' ? 'bad' : ''}"><td>${esc(a.rule)}</td><td>${esc(a.severity)}</td><td>${a.startedAtSec.toFixed(1)} s</td><td>${a.resolvedAtSec === undefined ? 'still firing' : `${a.resolvedAtSec.toFixed(1)} s`}</td><td>${esc(a.detail)}</td></tr>`,
+    )
+    .join('');
+  return `<table id="alerts"><thead><tr><th>rule</th><th>severity</th><th>fired</th><th>resolved</th><th>detail</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
 function charts(s: DrillSummary): string {
   const tl = s.timeline;
   const x = tl.map((p) => p.t);
+  const markers = alertMarkers(s);
   const out: string[] = [];
   const open = s.stampede.model === 'open';
 
   out.push(
     lineChart({
       id: 'chart-load',
+      markers,
       title: open
         ? 'Busy VUs and request rate (open model: arrivals follow the clock)'
         : 'VUs and request rate',
@@ -78,6 +113,7 @@ function charts(s: DrillSummary): string {
   out.push(
     lineChart({
       id: 'chart-latency',
+      markers,
       title: 'Latency (http_req_duration) per second',
       x,
       yLabel: 'ms',
@@ -123,6 +159,7 @@ function charts(s: DrillSummary): string {
   out.push(
     lineChart({
       id: 'chart-business',
+      markers,
       title: 'Business outcomes (cumulative)',
       x,
       yLabel: 'count',
@@ -358,7 +395,7 @@ export function renderReport(s: DrillSummary): string {
 <body><main>
 <h1>stampede drill: ${esc(r.scenario)}</h1>
 <div class="meta">${esc(r.description)}<br>profile <b>${esc(r.profile.name)}</b> (${esc(r.profile.description)}) · ${esc(String(r.executor.executor))} (${r.model} model) ·
-target ${esc(r.target.url)}${r.target.embedded ? ' (embedded, started for this run)' : ''}<br>
+target ${esc(r.target.url)}${r.target.embedded ? ' (embedded, started for this run)' : ''} · run tag <code>${esc(r.runTag ?? '')}</code>${r.cleanup ? ` · ${esc(describeCleanup(r.cleanup))}` : ''}<br>
 ${esc(r.startedAt)} · ${(s.state.testRunDurationMs / 1_000).toFixed(1)} s${r.stoppedEarly ? ' (stopped early)' : ''} · setup: ${setup}</div>
 <p class="verdict ${verdictClass(r.exitCode)}" id="verdict">${esc(r.exitReason)} · exit ${r.exitCode}</p>
 ${invalid}
@@ -367,6 +404,8 @@ ${figures(s)}
 ${r.warnings.map((w) => `<p class="banner invalid warning">${esc(w)}</p>`).join('\n')}
 <h2>Over time</h2>
 ${charts(s)}
+<h2>Alerts of the target</h2>
+${alertsBlock(s)}
 <h2>Thresholds</h2>
 ${thresholdTable(s)}
 <h2>Audit</h2>

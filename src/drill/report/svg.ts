@@ -32,6 +32,12 @@ export interface Limit {
   right?: boolean;
 }
 
+export interface Marker {
+  x: number;
+  label: string;
+  color: string;
+}
+
 export interface ChartSpec {
   id: string;
   title: string;
@@ -41,6 +47,8 @@ export interface ChartSpec {
   yLabel: string;
   y2Label?: string;
   limits?: readonly Limit[];
+  /** Moments marked by a vertical line across the plot (e.g. an alert firing), x in seconds. */
+  markers?: readonly Marker[];
   /** Formats a value for tooltips. */
   format?: (v: number, s: Series) => string;
 }
@@ -246,8 +254,23 @@ export function lineChart(spec: ChartSpec): string {
       `<text class="tick limit-label" ${x} y="${base}" fill="${l.color}" stroke="#fff" stroke-width="3" paint-order="stroke">${escapeXml(l.label)}</text>`,
     );
   }
-  f.body.push(hoverBands(spec, f.sx));
+  f.body.push(markers(spec, f.sx), hoverBands(spec, f.sx));
   return wrap(spec, f.body.join(''));
+}
+
+/** A dashed vertical line per marker inside the plot, its label at the top on a white halo. */
+function markers(spec: ChartSpec, sx: (x: number) => number): string {
+  const xMax = Math.max(1, spec.x[spec.x.length - 1] ?? 1);
+  return (spec.markers ?? [])
+    .filter((m) => m.x >= 0 && m.x <= xMax)
+    .map((m) => {
+      const x = r(sx(m.x));
+      return (
+        `<line class="marker" x1="${x}" x2="${x}" y1="${M.top}" y2="${M.top + PH}" stroke="${m.color}" stroke-dasharray="3 3"/>` +
+        `<text class="tick" x="${x}" y="${M.top + 11}" dx="3" fill="${m.color}" stroke="#fff" stroke-width="3" paint-order="stroke">${escapeXml(m.label)}</text>`
+      );
+    })
+    .join('');
 }
 
 /** Stacked bars per sample (e.g. responses by status code each second). */

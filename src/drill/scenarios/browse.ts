@@ -58,9 +58,17 @@ export function createBrowse(registry: Registry): Scenario {
         ctx.params.stock ?? 1_000,
         `drill-browse-${stamp}`,
         rng,
+        ctx.runTag,
       );
       byId = new Map(products.map((p) => [p.id, p]));
-      const buyers = await createUsers(ctx.api, ctx.adminToken, 5, `drill-browse-${stamp}`, ctx.log);
+      const buyers = await createUsers(
+        ctx.api,
+        ctx.adminToken,
+        5,
+        `drill-browse-${stamp}`,
+        ctx.log,
+        ctx.runTag,
+      );
       await chargeAll(ctx.api, buyers.tokens, 100_000, `drill-${stamp}-browse`);
       const sold = new Map<string, number>();
       for (const [b, token] of buyers.tokens.entries()) {

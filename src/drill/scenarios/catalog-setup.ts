@@ -21,6 +21,7 @@ export async function createProducts(
   stock: number,
   prefix: string,
   rng: Rng,
+  runTag?: string,
 ): Promise<DrillProduct[]> {
   const out: DrillProduct[] = [];
   while (out.length < count) {
@@ -32,7 +33,7 @@ export async function createProducts(
     }));
     const json = await api.must('POST', '/api/v1/admin/products/bulk', 201, {
       token: adminToken,
-      body: { products: batch },
+      body: { products: batch, ...(runTag ? { runTag } : {}) },
     });
     const ids = asArray(asObject(json, 'bulk products').ids, 'bulk products.ids');
     if (ids.length !== batch.length)

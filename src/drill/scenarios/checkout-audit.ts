@@ -23,7 +23,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleepMs } from 'node:timers/promises';
-import { type AuditCheck, type AuditResult, check, verdictOf } from '../audit.js';
+import { type AuditCheck, type AuditResult, auditDatabase, check, verdictOf } from '../audit.js';
 import {
   type CommerceFacts,
   readCommerceFacts,
@@ -348,39 +348,24 @@ export async function auditCheckout(ctx: AuditContext, o: CheckoutObservations):
   };
   const notes = ["Products are assumed to be bought only by this drill's users."];
 
-  if (ctx.databaseUrl) {
+  await auditDatabase(ctx.databaseUrl, { checks, notes }, async (url) => {
     const api: ApiUserView[] = states.map((st, u) => ({
       id: o.users.ids[u],
       orders: st.orders ? st.orders.length : null,
       paidTotal: st.orders ? st.orders.reduce((sum, x) => sum + x.total, 0) : null,
       balance: st.balance,
     }));
-    try {
-      ctx.log(`audit: reading stock, orders, wallets and ledgers in PostgreSQL`);
-      const initial = new Map(o.products.map((p) => [p.id, p.stock]));
-      const [commerce, users] = await withDatabase(
-        ctx.databaseUrl,
-        async (db) =>
-          [await readCommerceFacts(db, initial), await readUserCommerceFacts(db, o.users.ids)] as const,
-        'stampede-drill-audit',
-      );
-      const db = checkoutDatabaseChecks(o.products.length, commerce, api, users);
-      checks.push(...db.checks);
-      Object.assign(facts, db.facts);
-    } catch (err) {
-      checks.push(
-        check(
-          'db_readable',
-          false,
-          'readable',
-          'error',
-          `could not audit PostgreSQL: ${(err as Error).message}`,
-          'database',
-        ),
-      );
-    }
-  } else {
-    notes.push('PostgreSQL not audited (no --database-url; automatic only in embedded mode).');
-  }
+    ctx.log(`audit: reading stock, orders, wallets and ledgers in PostgreSQL`);
+    const initial = new Map(o.products.map((p) => [p.id, p.stock]));
+    const [commerce, users] = await withDatabase(
+      url,
+      async (db) =>
+        [await readCommerceFacts(db, initial), await readUserCommerceFacts(db, o.users.ids)] as const,
+      'stampede-drill-audit',
+    );
+    const db = checkoutDatabaseChecks(o.products.length, commerce, api, users);
+    checks.push(...db.checks);
+    Object.assign(facts, db.facts);
+  });
   return { verdict: verdictOf(checks), checks, facts, notes };
 }

@@ -139,7 +139,14 @@ export function createCheckout(registry: Registry): Scenario {
       ctx.log(
         `setup: ${userCount} users with ${SETUP_CHARGE} points, ${productCount} products of stock ${stock}`,
       );
-      const users = await createUsers(ctx.api, ctx.adminToken, userCount, `drill-${stamp}`, ctx.log);
+      const users = await createUsers(
+        ctx.api,
+        ctx.adminToken,
+        userCount,
+        `drill-${stamp}`,
+        ctx.log,
+        ctx.runTag,
+      );
       const products = await createProducts(
         ctx.api,
         ctx.adminToken,
@@ -147,13 +154,19 @@ export function createCheckout(registry: Registry): Scenario {
         stock,
         `drill-${stamp}`,
         rng,
+        ctx.runTag,
       );
       await chargeAll(ctx.api, users.tokens, SETUP_CHARGE, `drill-${stamp}-setup`);
       const half = Math.ceil(userCount / 2);
       const coupon = asObject(
         await ctx.api.must('POST', '/api/v1/admin/coupons', 201, {
           token: ctx.adminToken,
-          body: { name: `drill checkout ${stamp}`, discount: { type: 'PERCENT', value: 10 }, quantity: half },
+          body: {
+            name: `drill checkout ${stamp}`,
+            discount: { type: 'PERCENT', value: 10 },
+            quantity: half,
+            runTag: ctx.runTag,
+          },
         }),
         'coupon',
       );

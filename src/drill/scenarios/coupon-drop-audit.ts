@@ -19,7 +19,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleepMs } from 'node:timers/promises';
-import { type AuditCheck, type AuditResult, check, verdictOf } from '../audit.js';
+import { type AuditCheck, type AuditResult, auditDatabase, check, verdictOf } from '../audit.js';
 import { readCouponFacts, withDatabase } from '../audit-queries.js';
 import { mapLimit } from '../concurrency.js';
 import { asArray, asObject, int, str } from '../shape.js';
@@ -186,67 +186,52 @@ export async function auditCouponDrop(ctx: AuditContext, o: DropObservations): P
     soldOut,
   };
 
-  if (ctx.databaseUrl) {
-    try {
-      const db = await withDatabase(
-        ctx.databaseUrl,
-        (client) => readCouponFacts(client, o.couponId),
-        'stampede-drill-audit',
-      );
-      Object.assign(facts, {
-        dbRows: db.rows,
-        dbDistinctUsers: db.distinctUsers,
-        dbIssuedCount: db.issuedCount,
-        dbDuplicatedUsers: db.duplicatedUsers,
-      });
-      checks.push(
-        check(
-          'db_no_oversell',
-          db.rows <= db.quantity,
-          `≤ ${db.quantity}`,
-          db.rows,
-          'user_coupons rows for the coupon',
-          'database',
-        ),
-        check(
-          'db_no_duplicate',
-          db.duplicatedUsers === 0,
-          0,
-          db.duplicatedUsers,
-          'users with two rows for the coupon',
-          'database',
-        ),
-        check(
-          'db_counter_matches_rows',
-          db.issuedCount === db.rows,
-          db.rows,
-          db.issuedCount,
-          'coupons.issued_count equals the user_coupons rows',
-          'database',
-        ),
-        check(
-          'db_matches_api',
-          db.rows === granted && unreadable === 0,
-          `${granted} (seen through the API)`,
-          db.rows,
-          'PostgreSQL holds exactly what users see; more rows mean grants to users who never asked',
-          'database',
-        ),
-      );
-    } catch (err) {
-      checks.push(
-        check(
-          'db_readable',
-          false,
-          'readable',
-          'error',
-          `could not audit PostgreSQL: ${(err as Error).message}`,
-          'database',
-        ),
-      );
-    }
-  } else {
-    notes.push('PostgreSQL not audited (no --database-url; automatic only in embedded mode).');
-  }
+  await auditDatabase(ctx.databaseUrl, { checks, notes }, async (url) => {
+    const db = await withDatabase(
+      url,
+      (client) => readCouponFacts(client, o.couponId),
+      'stampede-drill-audit',
+    );
+    Object.assign(facts, {
+      dbRows: db.rows,
+      dbDistinctUsers: db.distinctUsers,
+      dbIssuedCount: db.issuedCount,
+      dbDuplicatedUsers: db.duplicatedUsers,
+    });
+    checks.push(
+      check(
+        'db_no_oversell',
+        db.rows <= db.quantity,
+        `≤ ${db.quantity}`,
+        db.rows,
+        'user_coupons rows for the coupon',
+        'database',
+      ),
+      check(
+        'db_no_duplicate',
+        db.duplicatedUsers === 0,
+        0,
+        db.duplicatedUsers,
+        'users with two rows for the coupon',
+        'database',
+      ),
+      check(
+        'db_counter_matches_rows',
+        db.issuedCount === db.rows,
+        db.rows,
+        db.issuedCount,
+        'coupons.issued_count equals the user_coupons rows',
+        'database',
+      ),
+      check(
+        'db_matches_api',
+        db.rows === granted && unreadable === 0,
+        `${granted} (seen through the API)`,
+        db.rows,
+        'PostgreSQL holds exactly what users see; more rows mean grants to users who never asked',
+        'database',
+      ),
+    );
+  });
   return { verdict: verdictOf(checks), checks, facts, notes };
 }

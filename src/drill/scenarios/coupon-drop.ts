@@ -91,11 +91,23 @@ export function createCouponDrop(registry: Registry): Scenario {
       retryShare = ctx.params.retryShare ?? 0.1;
       const stamp = Date.now().toString(36);
       ctx.log(`setup: ${userCount} users, coupon quantity ${quantity}, retry share ${retryShare}`);
-      const users = await createUsers(ctx.api, ctx.adminToken, userCount, `drill-${stamp}`, ctx.log);
+      const users = await createUsers(
+        ctx.api,
+        ctx.adminToken,
+        userCount,
+        `drill-${stamp}`,
+        ctx.log,
+        ctx.runTag,
+      );
       const coupon = asObject(
         await ctx.api.must('POST', '/api/v1/admin/coupons', 201, {
           token: ctx.adminToken,
-          body: { name: `drill coupon-drop ${stamp}`, discount: { type: 'AMOUNT', value: 1_000 }, quantity },
+          body: {
+            name: `drill coupon-drop ${stamp}`,
+            discount: { type: 'AMOUNT', value: 1_000 },
+            quantity,
+            runTag: ctx.runTag,
+          },
         }),
         'coupon',
       );

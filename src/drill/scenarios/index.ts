@@ -2,6 +2,7 @@
 import type { ScenarioName } from '../options.js';
 import { createBrowse } from './browse.js';
 import { createCheckout } from './checkout.js';
+import { createConcert } from './concert.js';
 import { createCouponDrop } from './coupon-drop.js';
 import type { ScenarioFactory } from './types.js';
 import { createWaitingRoom } from './waiting-room.js';
@@ -11,4 +12,5 @@ export const SCENARIOS: Record<ScenarioName, ScenarioFactory> = {
   checkout: createCheckout,
   browse: createBrowse,
   'waiting-room': createWaitingRoom,
+  concert: createConcert,
 };

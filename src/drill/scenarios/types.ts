@@ -12,6 +12,8 @@ import type { VirtualUser } from '../vu.js';
 export interface ScenarioContext {
   api: ApiClient;
   adminToken: string;
+  /** Sent as `runTag` with everything setup creates (src/drill/run-tag.ts). */
+  runTag: string;
   params: ScenarioParams;
   /** Peak VUs of the profile (after --scale), for sizing defaults. */
   peakVUs: number;

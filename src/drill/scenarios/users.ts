@@ -1,4 +1,7 @@
-/** Creates a run's users through POST /api/v1/admin/users/bulk, at most 10,000 per call. */
+/**
+ * Creates a run's users through POST /api/v1/admin/users/bulk, at most 10,000 per call, tagged with
+ * the run's tag when one is given (a drill always gives one; benchmarks do not).
+ */
 import type { ApiClient } from '../api-client.js';
 import { asArray, asObject, str } from '../shape.js';
 
@@ -15,6 +18,7 @@ export async function createUsers(
   count: number,
   namePrefix: string,
   log: (m: string) => void,
+  runTag?: string,
 ): Promise<DrillUsers> {
   const ids: string[] = [];
   const tokens: string[] = [];
@@ -22,7 +26,7 @@ export async function createUsers(
     const n = Math.min(BULK_MAX, count - ids.length);
     const json = await api.must('POST', '/api/v1/admin/users/bulk', 201, {
       token: adminToken,
-      body: { count: n, namePrefix: `${namePrefix}-${ids.length}` },
+      body: { count: n, namePrefix: `${namePrefix}-${ids.length}`, ...(runTag ? { runTag } : {}) },
     });
     const users = asArray(asObject(json, 'bulk users').users, 'bulk users.users');
     for (const u of users) {

@@ -23,7 +23,7 @@
  *   db_issued_entries_done      every holder's entry is DONE
  *   db_matches_api              the coupon rows are the users the drill saw answered 201
  */
-import { type AuditCheck, type AuditResult, check, verdictOf } from '../audit.js';
+import { type AuditCheck, type AuditResult, auditDatabase, check, verdictOf } from '../audit.js';
 import { readWaitingRoomSnapshot, type WaitingRoomSnapshot, withDatabase } from '../audit-queries.js';
 import { mapLimit } from '../concurrency.js';
 import { asArray, asObject, str } from '../shape.js';
@@ -314,10 +314,12 @@ export async function auditWaitingRoom(ctx: AuditContext, o: RoomObservations): 
   const notes: string[] = [];
   if (!o.usedPass) notes.push('used_pass_refused not checked: nobody issued.');
 
-  if (ctx.databaseUrl) {
-    try {
+  await auditDatabase(
+    ctx.databaseUrl,
+    { checks, notes },
+    async (url) => {
       const snap = await withDatabase(
-        ctx.databaseUrl,
+        url,
         (db) => readWaitingRoomSnapshot(db, o.roomId, o.couponId),
         'stampede-drill-audit',
       );
@@ -403,22 +405,8 @@ export async function auditWaitingRoom(ctx: AuditContext, o: RoomObservations): 
           'database',
         ),
       );
-    } catch (err) {
-      checks.push(
-        check(
-          'db_readable',
-          false,
-          'readable',
-          'error',
-          `could not audit PostgreSQL: ${(err as Error).message}`,
-          'database',
-        ),
-      );
-    }
-  } else {
-    notes.push(
-      'PostgreSQL not audited (no --database-url; automatic only in embedded mode): admission order, concurrency and rate were not rebuilt from the admission log.',
-    );
-  }
+    },
+    'PostgreSQL not audited (no --database-url; automatic only in embedded mode): admission order, concurrency and rate were not rebuilt from the admission log.',
+  );
   return { verdict: verdictOf(checks), checks, facts, notes };
 }

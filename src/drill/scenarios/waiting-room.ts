@@ -2,12 +2,14 @@
  * waiting-room: a crowd lines up in front of a protected coupon drop.
  *   setup      U users (bulk) and one probe user, a waiting room with maxActive M and
  *              admitPerSecond R, and a coupon of quantity Q behind it (`waitingRoomId`)
- *   iteration  the next unused user joins (POST entries), then polls its entry (GET entries/me)
- *              about every second — a heartbeat — until it is ADMITTED, then issues the coupon with
- *              its pass in X-Waiting-Room-Pass. Each user joins once; once every user had a turn,
- *              an iteration only samples the room. The polling model (not the event stream) keeps
- *              every step a recorded request/answer of the drill's VU model.
- *   sampling   every SAMPLE_MS one polling VU also reads GET /waiting-rooms/:id (active, waiting)
+ *   iteration  the next unused user joins (POST entries), then waits on its entry's event stream
+ *              (GET entries/me/events — an open stream is the heartbeat) until the `admitted`
+ *              event brings its pass, then issues the coupon with it in X-Waiting-Room-Pass. A
+ *              stream that fails or ends early falls back to polling its entry (GET entries/me)
+ *              about every second, as the waiting-room page does (wait-for-pass.ts, shared with
+ *              the concert scenario). Each user joins once; once every user had a turn, an
+ *              iteration only samples the room.
+ *   sampling   at most every SAMPLE_MS a waiting VU also reads GET /waiting-rooms/:id (active, waiting)
  *   answers    join 201/200, read 200, issue 201 (or 410 SOLD_OUT when Q < U) are expected;
  *              everything else (403 without or with a refused pass, 5xx, timeouts) is a failure.
  *   defaults   U = max(100, 10 × peak VUs), Q = U, M = R = max(2, ⌈peak VUs / 20⌉) (so arrivals
@@ -21,31 +23,14 @@ import { asObject, int, str } from '../shape.js';
 import type { VirtualUser } from '../vu.js';
 import type { AuditContext, Scenario, ScenarioContext } from './types.js';
 import { createUsers } from './users.js';
+import { joinRoom, POLL_MS, waitForPass } from './wait-for-pass.js';
 import { auditWaitingRoom } from './waiting-room-audit.js';
 import type { RoomLimits, RoomObservations } from './waiting-room-types.js';
 
-const JOIN_EXPECT = { 200: true, 201: true } as const;
 const READ_EXPECT = { 200: true } as const;
 const ISSUE_EXPECT = { 201: true, 410: ['SOLD_OUT'] } as const;
-/** About one read per second per waiting user. */
-const POLL_MS = 1_000;
 /** At most one room sample per this many ms across all VUs. */
 const SAMPLE_MS = 250;
-
-interface EntryAnswer {
-  status: string;
-  pass?: string;
-}
-
-function entryOf(json: unknown): EntryAnswer | null {
-  try {
-    const o = asObject(json, 'entry');
-    const status = str(o, 'status', 'entry');
-    return { status, pass: typeof o.pass === 'string' ? o.pass : undefined };
-  } catch {
-    return null;
-  }
-}
 
 export function createWaitingRoom(registry: Registry): Scenario {
   const joinedMetric = registry.define('waiting_room_joined', 'counter');
@@ -53,6 +38,7 @@ export function createWaitingRoom(registry: Registry): Scenario {
   const issuedMetric = registry.define('coupon_issued', 'counter');
   const lostMetric = registry.define('waiting_room_lost', 'counter');
   const waitMetric = registry.define('waiting_room_wait', 'trend');
+  const pushedMetric = registry.define('waiting_room_pushed', 'rate');
   let obs: RoomObservations | null = null;
 
   async function sample(vu: VirtualUser, o: RoomObservations): Promise<void> {
@@ -134,12 +120,26 @@ export function createWaitingRoom(registry: Registry): Scenario {
       ctx.log(
         `setup: ${userCount} users, room maxActive ${limits.maxActive} admitPerSecond ${limits.admitPerSecond}, coupon quantity ${quantity}`,
       );
-      const users = await createUsers(ctx.api, ctx.adminToken, userCount, `drill-${stamp}`, ctx.log);
-      const probe = await createUsers(ctx.api, ctx.adminToken, 1, `drill-${stamp}-probe`, ctx.log);
+      const users = await createUsers(
+        ctx.api,
+        ctx.adminToken,
+        userCount,
+        `drill-${stamp}`,
+        ctx.log,
+        ctx.runTag,
+      );
+      const probe = await createUsers(
+        ctx.api,
+        ctx.adminToken,
+        1,
+        `drill-${stamp}-probe`,
+        ctx.log,
+        ctx.runTag,
+      );
       const room = asObject(
         await ctx.api.must('POST', '/api/v1/admin/waiting-rooms', 201, {
           token: ctx.adminToken,
-          body: { name: `drill waiting-room ${stamp}`, ...limits },
+          body: { name: `drill waiting-room ${stamp}`, ...limits, runTag: ctx.runTag },
         }),
         'waiting room',
       );
@@ -152,6 +152,7 @@ export function createWaitingRoom(registry: Registry): Scenario {
             discount: { type: 'AMOUNT', value: 1_000 },
             quantity,
             waitingRoomId: roomId,
+            runTag: ctx.runTag,
           },
         }),
         'coupon',
@@ -187,38 +188,19 @@ export function createWaitingRoom(registry: Registry): Scenario {
         return;
       }
       o.taken[u] = 1;
-      const token = o.users.tokens[u];
-      const entryPath = `/api/v1/waiting-rooms/${encodeURIComponent(o.roomId)}/entries`;
-      const join = await vu.request({
-        method: 'POST',
-        path: entryPath,
-        name: 'join',
-        token,
-        expect: JOIN_EXPECT,
-      });
-      vu.check(join.expected, 'join answered 201 or 200');
-      if (!join.expected) return;
+      const seat = { roomId: o.roomId, token: o.users.tokens[u] };
+      const joined = await joinRoom(vu, seat);
+      if (!joined) return;
       o.joined[u] = 1;
       joinedMetric.add(1);
       const joinedAt = performance.now();
-      let e = entryOf(join.json);
-      vu.check(e !== null, 'an entry has a status');
-      while (e && e.status === 'WAITING' && !vu.signal.aborted) {
-        await vu.sleep(POLL_MS * (0.9 + 0.2 * vu.rng()));
-        if (vu.signal.aborted) return;
-        if (performance.now() - o.lastSampleAt >= SAMPLE_MS) await sample(vu, o);
-        const read = await vu.request({
-          method: 'GET',
-          path: `${entryPath}/me`,
-          name: 'entry',
-          token,
-          expect: READ_EXPECT,
-        });
-        vu.check(read.expected, 'entry read answered 200');
-        if (!read.expected) continue; // a failed read is retried at the next poll
-        e = entryOf(read.json);
-      }
-      if (!e || vu.signal.aborted) return;
+      const waited = await waitForPass(vu, seat, joined.entry, {
+        whileWaiting: () =>
+          performance.now() - o.lastSampleAt >= SAMPLE_MS ? sample(vu, o) : Promise.resolve(),
+        onStreamEnd: (pushed) => pushedMetric.add(pushed),
+      });
+      const e = waited?.entry;
+      if (!e) return;
       if (e.status !== 'ADMITTED') {
         o.lost[u] = 1;
         lostMetric.add(1, { status: e.status });

@@ -18,6 +18,8 @@ import { AdmissionProtocol, type UnitKind } from './protocol.js';
 import { RedisAdmissionGate } from './redis-gate.js';
 
 export interface Admissions {
+  /** The process's one gate breaker, for gates of another shape than AdmissionGate (seats). */
+  readonly breaker: GateBreaker;
   /** The protocol for one kind of unit; `gate` overrides the mode's gate (tests, fault drills). */
   protocol<Req, Res>(
     kind: UnitKind<Req, Res>,
@@ -39,6 +41,7 @@ export interface AdmissionsDeps {
 export function createAdmissions(deps: AdmissionsDeps): Admissions {
   const breaker = new GateBreaker(deps.metrics, deps.log, deps.redis ? 'redis' : 'memory');
   return {
+    breaker,
     protocol(kind, options) {
       const { redis, keys } = deps;
       const gate =
@@ -46,7 +49,8 @@ export function createAdmissions(deps: AdmissionsDeps): Admissions {
         (redis ? new RedisAdmissionGate(redis, keys.units(kind.unit)) : new MemoryAdmissionGate());
       const committer = deps.commits.keyed(
         kind.committer,
-        (items: Parameters<typeof kind.store.commitBatch>[0]) => kind.store.commitBatch(items),
+        (items: Parameters<typeof kind.store.commitBatch>[0], traceparents) =>
+          kind.store.commitBatch(items, traceparents),
       );
       return new AdmissionProtocol(
         kind,

@@ -19,17 +19,21 @@
  * another shape, its scripts) come with the gate the admission factory builds for it.
  */
 import type { FastifyBaseLogger } from 'fastify';
+import { DependencyUnavailable } from '../breaker.js';
 import type { KeyedGroupCommitter } from '../group-committer.js';
 import type { Locks } from '../locks.js';
 import type { Metrics } from '../metrics.js';
 import type { Tracer } from '../tracing.js';
-import { BrokenCircuitError, type GateBreaker } from './breaker.js';
+import type { GateBreaker } from './breaker.js';
 import type { AdmissionGate, GateSnapshot, SettleOutcome } from './gate.js';
 
 /** A kind of unit's SQL: the truth the gate shields. */
 export interface UnitStore<Req, Res> {
-  /** The group-commit executor: one transaction per key's share, exact on its own; one result per item. */
-  commitBatch(items: Req[]): Promise<Res[]>;
+  /**
+   * The group-commit executor: one transaction per key's share, exact on its own; one result per
+   * item. `traceparents[i]` (when tracing is on) goes with item i's outbox event.
+   */
+  commitBatch(items: Req[], traceparents: readonly (string | null)[]): Promise<Res[]>;
   /** Remaining units and every holder of `key`, read in one snapshot; null when the key does not exist. */
   snapshot(key: string): Promise<GateSnapshot | null>;
   /** Which of these claimants hold a unit of `key` in PostgreSQL. */
@@ -119,28 +123,36 @@ export class AdmissionProtocol<Req, Res> {
    * did not happen, after giving the reservation back.
    */
   async admit(req: Req, nowMs = Date.now()): Promise<Admission<Res>> {
-    const { breaker, metrics } = this.deps;
+    const { breaker, metrics, tracer } = this.deps;
     const key = this.kind.keyOf(req);
     const claimant = this.kind.claimantOf(req);
     let reserved = false;
     try {
-      let outcome = await breaker.execute('reserve', () => this.gate.reserve(key, claimant, nowMs));
-      if (outcome === 'NOT_LOADED') {
-        await this.rebuild(key);
-        outcome = await breaker.execute('reserve', () => this.gate.reserve(key, claimant, Date.now()));
-      }
+      const outcome = await tracer.span(
+        `${this.kind.unit}.reserve`,
+        async (set) => {
+          let o = await breaker.execute('reserve', () => this.gate.reserve(key, claimant, nowMs));
+          if (o === 'NOT_LOADED') {
+            await this.rebuild(key);
+            o = await breaker.execute('reserve', () => this.gate.reserve(key, claimant, Date.now()));
+          }
+          set({ 'stampede.gate.outcome': o });
+          return o;
+        },
+        tracer.enabled ? { 'stampede.gate': this.gate.kind, 'stampede.key': key } : undefined,
+      );
       if (outcome === 'ALREADY_ISSUED' || outcome === 'SOLD_OUT') return { by: 'gate', outcome };
       if (outcome === 'RESERVED') reserved = true;
       else metrics.gateFallbacks.inc({ reason: 'not_loaded' });
     } catch (err) {
       metrics.gateFallbacks.inc({
-        reason: err instanceof BrokenCircuitError ? 'breaker_open' : 'gate_error',
+        reason: err instanceof DependencyUnavailable ? 'breaker_open' : 'gate_error',
       });
     }
 
     let result: Res;
     try {
-      result = await this.deps.tracer.span(`${this.kind.unit}.commit`, () => this.committer.submit(key, req));
+      result = await tracer.span(`${this.kind.unit}.commit`, () => this.committer.submit(key, req));
     } catch (err) {
       if (reserved) this.settle(key, claimant, 'FAILED');
       this.deps.log.warn({ err, unit: this.kind.unit, key }, 'commit failed; reservation given back');

@@ -13,6 +13,7 @@ export interface ScriptCommands {
   loadUnits(k1: string, k2: string, k3: string, k4: string, remaining: number): Promise<number>;
   resyncUnits(k1: string, k2: string, k3: string, ...args: (string | number)[]): Promise<number[]>;
   releaseLock(k1: string, token: string): Promise<number>;
+  addToWindow(k1: string, count: number, windowMs: number): Promise<[number, number]>;
   holdLease(k1: string, token: string, ttlMs: number): Promise<number>;
   rankOrder(
     k1: string,
@@ -87,6 +88,28 @@ export interface ScriptCommands {
     nowMs: number,
     fields: (string | number)[],
   ): Promise<number>;
+  /** Seat gate (src/modules/concerts/redis-seat-gate.ts); `seats` flattened by ioredis. */
+  seatCheck(
+    k1: string,
+    k2: string,
+    k3: string,
+    claimant: string,
+    nowMs: number,
+    limit: number,
+    seats: number[],
+  ): Promise<number[]>;
+  seatSettle(
+    k1: string,
+    k2: string,
+    k3: string,
+    claimant: string,
+    outcome: string,
+    untilMs: number,
+    nowMs: number,
+    seats: number[],
+  ): Promise<number>;
+  /** `triples`: seat, claimant, until ms or 'sold', per taken seat. */
+  seatLoad(k1: string, k2: string, k3: string, triples: (string | number)[]): Promise<number>;
   roomLoad(
     k1: string,
     k2: string,

@@ -47,6 +47,16 @@ export interface RoomStagingKeys {
   beats: string;
 }
 
+/** The seat-gate keys of one schedule; see src/modules/concerts/redis-seat-gate.ts. Tag `{seats:<id>}`. */
+export interface SeatGateKeys {
+  /** Present once the schedule is loaded (string). */
+  loaded: string;
+  /** Seat number → '<claimant>|<until ms>' or '<claimant>|sold' (hash). */
+  seats: string;
+  /** Claimant → '<seat>:<until ms>,...' of their unsold entries (hash). */
+  holders: string;
+}
+
 export interface Keys {
   /** The admission-gate keys of one kind of unit ('coupon', ...). */
   units(unit: string): UnitKeys;
@@ -68,6 +78,10 @@ export interface Keys {
   rankingBuilt(): string;
   /** The waiting-room gate keys of one room. */
   room(roomId: string): RoomKeys;
+  /** The seat-gate keys of one concert schedule. */
+  seatGate(scheduleId: string): SeatGateKeys;
+  /** The live view's frames of every process, last hour (sorted set: score = second, member = JSON). */
+  liveFrames(): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -93,6 +107,11 @@ export function createKeys(prefix: string): Keys {
     rankingDay: (day) => `${prefix}{ranking}:day:${day}`,
     rankingApplied: (day) => `${prefix}{ranking}:applied:${day}`,
     rankingBuilt: () => `${prefix}{ranking}:built`,
+    liveFrames: () => `${prefix}live:frames`,
+    seatGate: (scheduleId) => {
+      const tag = `${prefix}{seats:${scheduleId}}`;
+      return { loaded: `${tag}:loaded`, seats: `${tag}:seats`, holders: `${tag}:holders` };
+    },
     room: (roomId) => {
       const tag = `${prefix}{room:${roomId}}`;
       return {

@@ -9,6 +9,8 @@ export interface NewProduct {
   price: number;
   stock: number;
   description?: string | null;
+  /** The rehearsal that creates it (migrations/006_run_tags.sql); absent or null for a real product. */
+  runTag?: string | null;
 }
 
 export interface ProductRow {
@@ -27,8 +29,8 @@ export class CatalogRepository {
 
   async create(p: NewProduct): Promise<ProductRow> {
     const { rows } = await this.pool.query<ProductRow>(
-      `INSERT INTO products (name, price, stock, description) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
-      [p.name, p.price, p.stock, p.description ?? null],
+      `INSERT INTO products (name, price, stock, description, run_tag) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
+      [p.name, p.price, p.stock, p.description ?? null, p.runTag ?? null],
     );
     return rows[0];
   }
@@ -36,8 +38,8 @@ export class CatalogRepository {
   /** One statement for the whole list; ids come back in input order. */
   async createMany(list: NewProduct[]): Promise<string[]> {
     const { rows } = await this.pool.query<{ id: string }>(
-      `INSERT INTO products (name, price, stock, description)
-       SELECT n, p, s, d FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[]) WITH ORDINALITY AS t(n, p, s, d, ord)
+      `INSERT INTO products (name, price, stock, description, run_tag)
+       SELECT n, p, s, d, r FROM unnest($1::text[], $2::bigint[], $3::int[], $4::text[], $5::text[]) WITH ORDINALITY AS t(n, p, s, d, r, ord)
        ORDER BY ord
        RETURNING id::text AS id`,
       [
@@ -45,6 +47,7 @@ export class CatalogRepository {
         list.map((p) => p.price),
         list.map((p) => p.stock),
         list.map((p) => p.description ?? null),
+        list.map((p) => p.runTag ?? null),
       ],
     );
     // RETURNING follows insertion order, which follows ORDER BY ord for a single INSERT ... SELECT;

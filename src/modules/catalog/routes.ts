@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { appError } from '../../http/errors.js';
-import { decodeCursor, pageOf } from '../../http/pagination.js';
-import { IdParam, isId, PageQuery, ProblemResponses, Text } from '../../http/schemas.js';
+import { decodeCursor, pageOf, pageSchema } from '../../http/pagination.js';
+import { named, responses } from '../../http/responses.js';
+import { IdParam, isId, PageQuery, RunTag, Text } from '../../http/schemas.js';
 import type { ProductRow } from './repository.js';
 import type { CatalogService } from './service.js';
 
@@ -16,20 +17,36 @@ export const ProductInput = Type.Object(
   { additionalProperties: false },
 );
 
-const Product = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  price: Type.Integer(),
-  stock: Type.Integer({ description: 'units left; reads lag by at most 1 s' }),
-  description: Type.Union([Type.String(), Type.Null()]),
-});
+const Product = named(
+  'Product',
+  Type.Object({
+    id: Type.String(),
+    name: Type.String(),
+    price: Type.Integer({ description: 'points' }),
+    stock: Type.Integer({ description: 'units left; reads lag by at most 1 s' }),
+    description: Type.Union([Type.String(), Type.Null()]),
+  }),
+  {
+    description: 'A product, bought with points',
+    example: { id: '1', name: 'Limited sneaker', price: 12000, stock: 3, description: 'Size 42' },
+  },
+);
 
-const ProductSummary = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  price: Type.Integer(),
-  stock: Type.Integer(),
-});
+const ProductSummary = named(
+  'ProductSummary',
+  Type.Object({
+    id: Type.String(),
+    name: Type.String(),
+    price: Type.Integer(),
+    stock: Type.Integer(),
+  }),
+  {
+    description: 'A product in a list',
+    example: { id: '1', name: 'Limited sneaker', price: 12000, stock: 3 },
+  },
+);
+
+const PRODUCT_INPUT_EXAMPLE = { name: 'Limited sneaker', price: 12000, stock: 3, description: 'Size 42' };
 
 /** A bulk of 10,000 products with long descriptions is larger than the default body limit. */
 const BULK_BODY_LIMIT = 32 * 1_048_576;
@@ -52,8 +69,11 @@ export const catalogRoutes =
         schema: {
           tags: ['admin', 'catalog'],
           summary: 'Create a product',
-          body: ProductInput,
-          response: { 201: Product, ...ProblemResponses },
+          body: Type.Object(
+            { ...ProductInput.properties, runTag: Type.Optional(RunTag) },
+            { additionalProperties: false, examples: [PRODUCT_INPUT_EXAMPLE] },
+          ),
+          response: responses({ 201: Product.answer('Created') }),
         },
       },
       async (request, reply) => reply.code(201).send(view(await catalog.create(request.body))),
@@ -68,14 +88,35 @@ export const catalogRoutes =
           tags: ['admin', 'catalog'],
           summary: 'Create 1..10,000 products in one statement; ids in input order',
           body: Type.Object(
-            { products: Type.Array(ProductInput, { minItems: 1, maxItems: 10_000 }) },
-            { additionalProperties: false },
+            {
+              products: Type.Array(ProductInput, { minItems: 1, maxItems: 10_000 }),
+              runTag: Type.Optional(RunTag),
+            },
+            {
+              additionalProperties: false,
+              examples: [
+                {
+                  products: [
+                    { name: 'A', price: 100, stock: 10 },
+                    { name: 'B', price: 250, stock: 5 },
+                  ],
+                },
+              ],
+            },
           ),
-          response: { 201: Type.Object({ ids: Type.Array(Type.String()) }), ...ProblemResponses },
+          response: responses({
+            201: Type.Object(
+              { ids: Type.Array(Type.String()) },
+              { description: 'Created, all or none; ids in input order', examples: [{ ids: ['2', '3'] }] },
+            ),
+          }),
         },
       },
-      async (request, reply) =>
-        reply.code(201).send({ ids: await catalog.createMany(request.body.products) }),
+      async (request, reply) => {
+        const { products, runTag } = request.body;
+        const ids = await catalog.createMany(runTag ? products.map((p) => ({ ...p, runTag })) : products);
+        return reply.code(201).send({ ids });
+      },
     );
 
     app.get(
@@ -86,10 +127,12 @@ export const catalogRoutes =
           tags: ['catalog'],
           summary: 'Products in id order, a page at a time (stock lags by at most 1 s)',
           querystring: PageQuery,
-          response: {
-            200: Type.Object({ items: Type.Array(ProductSummary), nextCursor: Type.Optional(Type.String()) }),
-            ...ProblemResponses,
-          },
+          response: responses(
+            {
+              200: pageSchema(ProductSummary.ref, 'in id order'),
+            },
+            { VALIDATION_FAILED: '`limit` outside 1..100, or a `cursor` this API did not hand out' },
+          ),
         },
       },
       async (request) => {
@@ -111,7 +154,7 @@ export const catalogRoutes =
           tags: ['catalog'],
           summary: 'One product (stock lags by at most 1 s)',
           params: Type.Object({ productId: IdParam }),
-          response: { 200: Product, ...ProblemResponses },
+          response: responses({ 200: Product.answer('The product') }, { NOT_FOUND: 'no such product' }),
         },
       },
       async (request) => {

@@ -16,6 +16,8 @@ export interface CouponRow {
   validDays: number | null;
   /** Issuing needs a pass of this waiting room; null = unprotected. */
   waitingRoomId: string | null;
+  /** The rehearsal that created the drop (migrations/006_run_tags.sql); null for a real one. */
+  runTag: string | null;
 }
 
 export interface NewCoupon {
@@ -27,6 +29,7 @@ export interface NewCoupon {
   endsAt: Date | null;
   validDays: number | null;
   waitingRoomId: string | null;
+  runTag?: string | null;
 }
 
 export interface IssueRequest {
@@ -53,15 +56,37 @@ export interface MyCouponRow {
 
 const COUPON_COLUMNS = `id::text AS id, name, discount_type AS "discountType", discount_value AS "discountValue",
   quantity, issued_count AS "issuedCount", starts_at AS "startsAt", ends_at AS "endsAt", valid_days AS "validDays",
-  waiting_room_id::text AS "waitingRoomId"`;
+  waiting_room_id::text AS "waitingRoomId", run_tag AS "runTag"`;
+
+/**
+ * issue_coupon_batch's traceparents argument: user id → the traceparent of that user's first request
+ * in the share (a repeat is a DUPLICATE and writes no event); null when no request has one.
+ */
+function traceparentsByUser(
+  items: IssueRequest[],
+  idx: number[],
+  traceparents: readonly (string | null)[],
+): string | null {
+  if (traceparents.length === 0) return null;
+  const map: Record<string, string> = {};
+  let any = false;
+  for (const i of idx) {
+    const tp = traceparents[i];
+    if (tp && !(items[i].userId in map)) {
+      map[items[i].userId] = tp;
+      any = true;
+    }
+  }
+  return any ? JSON.stringify(map) : null;
+}
 
 export class CouponsRepository {
   constructor(private readonly pool: Pool) {}
 
   async create(c: NewCoupon): Promise<CouponRow> {
     const { rows } = await this.pool.query<CouponRow>(
-      `INSERT INTO coupons (name, discount_type, discount_value, quantity, starts_at, ends_at, valid_days, waiting_room_id)
-       VALUES ($1, $2, $3, $4, COALESCE($5, now()), $6, $7, $8) RETURNING ${COUPON_COLUMNS}`,
+      `INSERT INTO coupons (name, discount_type, discount_value, quantity, starts_at, ends_at, valid_days, waiting_room_id, run_tag)
+       VALUES ($1, $2, $3, $4, COALESCE($5, now()), $6, $7, $8, $9) RETURNING ${COUPON_COLUMNS}`,
       [
         c.name,
         c.discountType,
@@ -71,6 +96,7 @@ export class CouponsRepository {
         c.endsAt,
         c.validDays,
         c.waitingRoomId,
+        c.runTag ?? null,
       ],
     );
     return rows[0];
@@ -81,6 +107,16 @@ export class CouponsRepository {
       id,
     ]);
     return rows[0] ?? null;
+  }
+
+  /** Coupons in id order after `afterId`, limit+1 of them (so the caller knows if there is more). */
+  async page(afterId: string | null, limit: number): Promise<(CouponRow & { createdAt: Date })[]> {
+    const { rows } = await this.pool.query<CouponRow & { createdAt: Date }>(
+      `SELECT ${COUPON_COLUMNS}, created_at AS "createdAt" FROM coupons
+       WHERE id > $1 ORDER BY coupons.id LIMIT $2`,
+      [afterId ?? '0', limit + 1],
+    );
+    return rows;
   }
 
   /** Everyone holding the coupon and what is left, read in one snapshot (REPEATABLE READ). */
@@ -127,7 +163,10 @@ export class CouponsRepository {
    * FUNCTION (DROP and CREATE if its arguments or columns change) and change this method in the
    * same commit; never edit migration 003, which existing databases will not run again.
    */
-  async issueBatch(items: IssueRequest[]): Promise<IssueResult[]> {
+  async issueBatch(
+    items: IssueRequest[],
+    traceparents: readonly (string | null)[] = [],
+  ): Promise<IssueResult[]> {
     const byCoupon = new Map<string, number[]>();
     items.forEach((it, i) => {
       const list = byCoupon.get(it.couponId);
@@ -145,8 +184,8 @@ export class CouponsRepository {
           outcome: 'ISSUED' | 'DUPLICATE' | 'NOT_FOUND';
         }>(
           `SELECT user_id::text AS user_id, user_coupon_id::text AS user_coupon_id, issued_at, expires_at, outcome
-           FROM issue_coupon_batch($1, $2::bigint[])`,
-          [couponId, idx.map((i) => items[i].userId)],
+           FROM issue_coupon_batch($1, $2::bigint[], $3::jsonb)`,
+          [couponId, idx.map((i) => items[i].userId), traceparentsByUser(items, idx, traceparents)],
         );
         if (rows[0]?.outcome === 'NOT_FOUND') {
           for (const i of idx) results[i] = { outcome: 'NOT_FOUND' };

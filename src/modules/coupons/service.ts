@@ -34,7 +34,7 @@ export function couponUnits(repo: CouponsRepository): UnitKind<IssueRequest, Iss
     unit: 'coupon',
     committer: 'coupon-issue',
     store: {
-      commitBatch: (items) => repo.issueBatch(items),
+      commitBatch: (items, traceparents) => repo.issueBatch(items, traceparents),
       snapshot: (couponId) => repo.snapshot(couponId),
       committed: (couponId, userIds) => repo.holders(couponId, userIds),
       activeKeys: async () => (await repo.activeIds()).map(({ id, remaining }) => ({ key: id, remaining })),
@@ -150,6 +150,12 @@ export class CouponsService {
 
   private count(couponId: string, outcome: string): void {
     this.metrics.couponIssue.inc({ coupon_id: couponId, outcome });
+  }
+
+  /** Coupons in id order after `afterId` (limit+1 rows), `remaining` as PostgreSQL has it now. */
+  async page(afterId: string | null, limit: number): Promise<(CouponView & { createdAt: Date })[]> {
+    const rows = await this.repo.page(afterId, limit);
+    return rows.map((r) => ({ ...r, remaining: r.quantity - r.issuedCount }));
   }
 
   listForUser(userId: string) {

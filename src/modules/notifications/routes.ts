@@ -1,9 +1,31 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { userOf } from '../../http/auth.js';
-import { decodeCursor, pageOf } from '../../http/pagination.js';
-import { PageQuery, ProblemResponses } from '../../http/schemas.js';
+import { decodeCursor, pageOf, pageSchema } from '../../http/pagination.js';
+import { named, responses } from '../../http/responses.js';
+import { PageQuery } from '../../http/schemas.js';
 import type { NotificationsService } from './service.js';
+
+const Notification = named(
+  'Notification',
+  Type.Object({
+    id: Type.String(),
+    eventId: Type.String({ description: 'the outbox event it was written for' }),
+    kind: Type.String({ description: '`ORDER_PAID` or `COUPON_ISSUED` (more may be added)' }),
+    message: Type.String(),
+    at: Type.String({ format: 'date-time' }),
+  }),
+  {
+    description: 'A notification of the user',
+    example: {
+      id: '2',
+      eventId: '7',
+      kind: 'ORDER_PAID',
+      message: 'Order 1 is paid: 10800 points.',
+      at: '2026-11-21T22:53:04.012Z',
+    },
+  },
+);
 
 export const notificationsRoutes =
   (notifications: NotificationsService): FastifyPluginAsyncTypebox =>
@@ -16,21 +38,12 @@ export const notificationsRoutes =
           tags: ['notifications'],
           summary: 'Notifications of the user (one per paid order or issued coupon), newest first',
           querystring: PageQuery,
-          response: {
-            200: Type.Object({
-              items: Type.Array(
-                Type.Object({
-                  id: Type.String(),
-                  eventId: Type.String(),
-                  kind: Type.String(),
-                  message: Type.String(),
-                  at: Type.String({ format: 'date-time' }),
-                }),
-              ),
-              nextCursor: Type.Optional(Type.String()),
-            }),
-            ...ProblemResponses,
-          },
+          response: responses(
+            {
+              200: pageSchema(Notification.ref, 'newest first'),
+            },
+            { VALIDATION_FAILED: '`limit` outside 1..100, or a `cursor` this API did not hand out' },
+          ),
         },
       },
       async (request) => {

@@ -10,6 +10,25 @@ function describe(e: OutboxEvent): { kind: string; message: string } {
   if (e.topic === 'order.paid') {
     return { kind: 'ORDER_PAID', message: `Order ${String(p.orderId)} is paid: ${String(p.total)} points.` };
   }
+  if (e.topic === 'reservation.held') {
+    const seats = Array.isArray(p.seats) ? p.seats.join(', ') : '';
+    return {
+      kind: 'RESERVATION_HELD',
+      message: `Seats ${seats} are held for you until ${String(p.expiresAt)} (reservation ${String(p.reservationId)}).`,
+    };
+  }
+  if (e.topic === 'reservation.paid') {
+    return {
+      kind: 'RESERVATION_PAID',
+      message: `Reservation ${String(p.reservationId)} is paid: ${String(p.total)} points.`,
+    };
+  }
+  if (e.topic === 'reservation.expired') {
+    return {
+      kind: 'RESERVATION_EXPIRED',
+      message: `The hold of reservation ${String(p.reservationId)} has expired; its seats are free again.`,
+    };
+  }
   return {
     kind: 'COUPON_ISSUED',
     message: `Coupon ${String(p.couponId)} is yours (user coupon ${String(p.userCouponId)}).`,

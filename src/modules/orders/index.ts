@@ -21,7 +21,7 @@ export default defineModule({
     // other's locks: ORDER_COMMIT_CONCURRENCY (default 1) makes the largest batches.
     const committer = infra.commits.single<PlaceRequest, PlaceResult>(
       'orders',
-      (items) => repo.placeBatch(items),
+      (items, traceparents) => repo.placeBatch(items, traceparents),
       {
         concurrency: infra.config.orderCommitConcurrency,
       },

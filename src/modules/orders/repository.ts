@@ -118,13 +118,16 @@ export class OrdersRepository {
   ) {}
 
   /** The group-commit executor; one result per request, in order. */
-  async placeBatch(reqs: PlaceRequest[]): Promise<PlaceResult[]> {
+  async placeBatch(
+    reqs: PlaceRequest[],
+    traceparents: readonly (string | null)[] = [],
+  ): Promise<PlaceResult[]> {
     const results = new Array<PlaceResult | undefined>(reqs.length);
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
       const active = await this.claimKeys(client, reqs, results);
-      if (active.length > 0) await this.placeActive(client, reqs, active, results);
+      if (active.length > 0) await this.placeActive(client, reqs, active, results, traceparents);
       await client.query('COMMIT');
       return results.map((r) => r ?? { kind: 'BUSY' });
     } catch (err) {
@@ -169,6 +172,7 @@ export class OrdersRepository {
     reqs: PlaceRequest[],
     active: number[],
     results: (PlaceResult | undefined)[],
+    traceparents: readonly (string | null)[],
   ): Promise<void> {
     const drafts = active.map((i) => reqs[i].draft);
     const locked = await this.lockRows(client, drafts);
@@ -177,7 +181,12 @@ export class OrdersRepository {
     const decisions = decideBatch(drafts, { ...locked, nowMs: paidAt.getTime() });
     const orderIds = await this.nextOrderIds(client, decisions.filter((d) => d.ok).length);
     const placed = placeAccepted(drafts, decisions, orderIds);
-    if (placed.length > 0) await this.apply(client, buildWriteSet(placed, paidAt));
+    if (placed.length > 0) {
+      await this.apply(
+        client,
+        buildWriteSet(placed, paidAt, (k) => traceparents[active[k]] ?? null),
+      );
+    }
 
     const released: KeyClaim[] = [];
     decisions.forEach((d, k) => {

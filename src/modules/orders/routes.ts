@@ -2,32 +2,50 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { userOf } from '../../http/auth.js';
 import { appError } from '../../http/errors.js';
-import { decodeCursor, pageOf } from '../../http/pagination.js';
-import { IdParam, IdText, isId, PageQuery, ProblemResponses } from '../../http/schemas.js';
+import { decodeCursor, pageOf, pageSchema } from '../../http/pagination.js';
+import { named, responses } from '../../http/responses.js';
+import { IdParam, IdText, isId, PageQuery } from '../../http/schemas.js';
 import { IdempotencyHeaders, requestHash } from '../idempotency/service.js';
 import type { OrderView } from './repository.js';
 import type { OrdersService } from './service.js';
 import { ORDERS_ROUTE } from './service.js';
 
-const Order = Type.Object({
-  orderId: Type.String(),
-  status: Type.Literal('PAID'),
-  items: Type.Array(
-    Type.Object({
-      productId: Type.String(),
-      name: Type.String(),
-      quantity: Type.Integer(),
-      unitPrice: Type.Integer(),
-      lineTotal: Type.Integer(),
-    }),
-  ),
-  subtotal: Type.Integer(),
-  discount: Type.Integer(),
-  total: Type.Integer(),
-  balanceAfter: Type.Integer({ description: 'point balance right after this order' }),
-  userCouponId: Type.Optional(Type.String()),
-  createdAt: Type.String({ format: 'date-time' }),
-});
+const Order = named(
+  'Order',
+  Type.Object({
+    orderId: Type.String(),
+    status: Type.Literal('PAID'),
+    items: Type.Array(
+      Type.Object({
+        productId: Type.String(),
+        name: Type.String(),
+        quantity: Type.Integer(),
+        unitPrice: Type.Integer(),
+        lineTotal: Type.Integer(),
+      }),
+    ),
+    subtotal: Type.Integer(),
+    discount: Type.Integer(),
+    total: Type.Integer({ description: 'subtotal − discount, in points' }),
+    balanceAfter: Type.Integer({ description: 'point balance right after this order' }),
+    userCouponId: Type.Optional(Type.String({ description: 'the coupon used, if any' })),
+    createdAt: Type.String({ format: 'date-time' }),
+  }),
+  {
+    description: 'A paid order',
+    example: {
+      orderId: '1',
+      status: 'PAID',
+      items: [{ productId: '1', name: 'Limited sneaker', quantity: 1, unitPrice: 12000, lineTotal: 12000 }],
+      subtotal: 12000,
+      discount: 1200,
+      total: 10800,
+      balanceAfter: 9200,
+      userCouponId: '1',
+      createdAt: '2026-11-21T22:53:03.706Z',
+    },
+  },
+);
 
 const NewOrderBody = Type.Object(
   {
@@ -43,7 +61,10 @@ const NewOrderBody = Type.Object(
     ),
     userCouponId: Type.Optional(IdText),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ items: [{ productId: '1', quantity: 1 }], userCouponId: '1' }],
+  },
 );
 
 export const ordersRoutes =
@@ -56,12 +77,22 @@ export const ordersRoutes =
         schema: {
           tags: ['orders'],
           summary: 'Buy with points: stock, the coupon and the points are taken together or not at all',
-          description:
-            '409 OUT_OF_STOCK (detail names the product) · 402 INSUFFICIENT_POINTS · 409 COUPON_UNAVAILABLE · 404 NOT_FOUND (product) · ' +
-            '400 VALIDATION_FAILED · 422 IDEMPOTENCY_KEY_REUSED · 409 IDEMPOTENCY_IN_PROGRESS · 503 UNAVAILABLE',
           headers: IdempotencyHeaders,
           body: NewOrderBody,
-          response: { 201: Order, ...ProblemResponses },
+          response: responses(
+            { 201: Order.answer('Paid (or the same answer again for a replayed Idempotency-Key)') },
+            {
+              VALIDATION_FAILED:
+                'the body does not match the schema, or a productId appears twice; `detail` names the field',
+              NOT_FOUND: 'a product of the order does not exist',
+              OUT_OF_STOCK: 'a product has fewer units left than asked (`detail` names it)',
+              COUPON_UNAVAILABLE: "the coupon is not the caller's, already used, or expired",
+              INSUFFICIENT_POINTS: 'the total is more than the balance',
+              IDEMPOTENCY_IN_PROGRESS: 'a request with this Idempotency-Key is still running; retry',
+              IDEMPOTENCY_KEY_REUSED: 'this Idempotency-Key was used with a different request',
+              UNAVAILABLE: 'the order could not be made durable; nothing was taken, retry with the same key',
+            },
+          ),
         },
       },
       async (request, reply) => {
@@ -82,7 +113,10 @@ export const ordersRoutes =
           tags: ['orders'],
           summary: "One of the user's orders (anyone else's is 404)",
           params: Type.Object({ orderId: IdParam }),
-          response: { 200: Order, ...ProblemResponses },
+          response: responses(
+            { 200: Order.answer("The caller's order") },
+            { NOT_FOUND: "no such order, or someone else's" },
+          ),
         },
       },
       async (request) => {
@@ -102,10 +136,12 @@ export const ordersRoutes =
           tags: ['orders'],
           summary: "The user's orders, newest first",
           querystring: PageQuery,
-          response: {
-            200: Type.Object({ items: Type.Array(Order), nextCursor: Type.Optional(Type.String()) }),
-            ...ProblemResponses,
-          },
+          response: responses(
+            {
+              200: pageSchema(Order.ref, 'newest first'),
+            },
+            { VALIDATION_FAILED: '`limit` outside 1..100, or a `cursor` this API did not hand out' },
+          ),
         },
       },
       async (request) => {

@@ -37,8 +37,8 @@ export interface OrderWriteSet {
   items: { orderId: string; productId: string; quantity: number; unitPrice: number }[];
   /** One USE row per order with a positive total, in decision order (balance_after follows the ids). */
   ledger: { userId: string; amount: number; balanceAfter: number; ref: string }[];
-  /** One order.paid outbox event per order, in decision order. */
-  events: { userId: string; payload: OrderPaidPayload }[];
+  /** One order.paid outbox event per order, in decision order, with its request's traceparent. */
+  events: { userId: string; payload: OrderPaidPayload; traceparent: string | null }[];
 }
 
 /**
@@ -63,7 +63,11 @@ export function placeAccepted(
 }
 
 /** The writes of the placed orders, in their order. Pure. */
-export function buildWriteSet(placed: PlacedOrder[], paidAt: Date): OrderWriteSet {
+export function buildWriteSet(
+  placed: PlacedOrder[],
+  paidAt: Date,
+  traceparentOf: (index: number) => string | null = () => null,
+): OrderWriteSet {
   const stock = new Map<string, number>();
   const wallets = new Map<string, number>();
   const ws: OrderWriteSet = {
@@ -76,7 +80,7 @@ export function buildWriteSet(placed: PlacedOrder[], paidAt: Date): OrderWriteSe
     ledger: [],
     events: [],
   };
-  for (const { orderId, draft, decision: d } of placed) {
+  for (const { index, orderId, draft, decision: d } of placed) {
     for (const l of d.lines) {
       stock.set(l.productId, (stock.get(l.productId) ?? 0) + l.quantity);
       ws.items.push({ orderId, productId: l.productId, quantity: l.quantity, unitPrice: l.unitPrice });
@@ -110,6 +114,7 @@ export function buildWriteSet(placed: PlacedOrder[], paidAt: Date): OrderWriteSe
         total: d.total,
         items: d.lines.map((l) => ({ productId: l.productId, quantity: l.quantity })),
       },
+      traceparent: traceparentOf(index),
     });
   }
   ws.stock = [...stock].map(([productId, qty]) => ({ productId, qty }));
@@ -126,7 +131,7 @@ export function buildWriteSet(placed: PlacedOrder[], paidAt: Date): OrderWriteSe
  * that is not is left alone and the `coupons` count comes back short.
  *
  * Parameters ($n, filled by `applyParams`): $1,$2 stock; $3 coupons; $4,$5 wallets; $6..$12 orders;
- * $13..$16 items; $17..$20 ledger; $21,$22 events; $23 paidAt.
+ * $13..$16 items; $17..$20 ledger; $21,$22,$24 events (user, payload, traceparent); $23 paidAt.
  */
 export const APPLY_SQL = `
 WITH stock AS (
@@ -157,8 +162,8 @@ WITH stock AS (
   ORDER BY n
   RETURNING 1
 ), events AS (
-  INSERT INTO outbox (topic, user_id, payload, created_at)
-  SELECT 'order.paid', u, p, $23 FROM unnest($21::bigint[], $22::jsonb[]) WITH ORDINALITY AS t(u, p, n)
+  INSERT INTO outbox (topic, user_id, payload, created_at, traceparent)
+  SELECT 'order.paid', u, p, $23, tp FROM unnest($21::bigint[], $22::jsonb[], $24::text[]) WITH ORDINALITY AS t(u, p, tp, n)
   ORDER BY n
   RETURNING 1
 )
@@ -205,6 +210,7 @@ export function applyParams(ws: OrderWriteSet): unknown[] {
     col(ws.events, 'userId'), //            $21
     ws.events.map((e) => JSON.stringify(e.payload)), // $22
     ws.paidAt, //                           $23
+    col(ws.events, 'traceparent'), //       $24
   ];
 }
 

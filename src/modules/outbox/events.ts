@@ -1,5 +1,10 @@
 /** Outbox events as the relay reads them and as the webhook receives them (JSON body). */
-export type Topic = 'order.paid' | 'coupon.issued';
+export type Topic =
+  | 'order.paid'
+  | 'coupon.issued'
+  | 'reservation.held'
+  | 'reservation.paid'
+  | 'reservation.expired';
 
 export interface OutboxEvent {
   /** The outbox row id: the event id, sent in the X-Event-Id header and used for de-duplication. */
@@ -8,6 +13,8 @@ export interface OutboxEvent {
   userId: string;
   payload: Record<string, unknown>;
   createdAt: Date;
+  /** W3C traceparent of the request that wrote the event (tracing on), sent with its delivery. */
+  traceparent: string | null;
 }
 
 export interface OrderPaidPayload {

@@ -21,14 +21,14 @@ const JANITOR_MS = 3_600_000;
  */
 export default defineModule({
   name: 'outbox',
-  infra: ['postgres', 'commits', 'metrics', 'log', 'config'],
+  infra: ['postgres', 'commits', 'metrics', 'log', 'config', 'tracer'],
   dependsOn: ['notifications', 'ranking'],
   create({ infra, modules: { notifications, ranking } }) {
     const { config } = infra;
     const pool = infra.postgres();
     const repo = new OutboxRepository(pool);
     const webhook = config.dataPlatformUrl
-      ? new WebhookSender(config.dataPlatformUrl, config.outboxWebhookTimeoutMs)
+      ? new WebhookSender(config.dataPlatformUrl, config.outboxWebhookTimeoutMs, infra.tracer)
       : null;
     const relay = new OutboxRelay(pool, repo, notifications, ranking, webhook, infra.metrics, infra.log, {
       pollMs: config.outboxPollMs,

@@ -9,6 +9,7 @@
  * skip those events, and a killed process releases them with its connection.
  */
 import type { FastifyBaseLogger } from 'fastify';
+import { backoffMs } from '../../infra/backoff.js';
 import type { Metrics } from '../../infra/metrics.js';
 import { type Pool, withTransaction } from '../../infra/postgres/pool.js';
 import type { NotificationsService } from '../notifications/service.js';
@@ -30,12 +31,6 @@ export interface RelayOptions {
    */
   hotPathBusy?: () => boolean;
   maxYieldMs?: number;
-}
-
-/** Delay before the next attempt after `attempts` failed ones (attempts ≥ 1). */
-export function backoffMs(attempts: number, baseMs: number, maxMs: number, random = Math.random): number {
-  const raw = Math.min(maxMs, baseMs * 2 ** Math.min(attempts - 1, 30));
-  return Math.max(1, Math.round(raw * (0.8 + 0.4 * random())));
 }
 
 export class OutboxRelay {

@@ -13,6 +13,7 @@ interface Row {
   userId: string;
   payload: Record<string, unknown>;
   createdAt: Date;
+  traceparent: string | null;
   attempts: number;
 }
 
@@ -21,7 +22,7 @@ export type ClaimedEvent = OutboxEvent & { attempts: number };
 const WEBHOOK_OFF = 'not delivered: DATA_PLATFORM_URL is not set';
 
 const COLUMNS = `id::text AS id, topic, user_id::text AS "userId", payload, created_at AS "createdAt",
-  webhook_attempts AS attempts`;
+  traceparent, webhook_attempts AS attempts`;
 
 export class OutboxRepository {
   constructor(private readonly pool: Pool) {}

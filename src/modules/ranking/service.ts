@@ -4,6 +4,14 @@
  * once; the store counts each order once), so it equals the SQL aggregation over the same days as
  * soon as the relay has caught up (normally well under a second). When the store fails, the answer
  * comes from that SQL aggregation instead: slower, same result.
+ *
+ * Rehearsals (rows with a run tag, migrations/006_run_tags.sql) are not sales: the store only ever
+ * holds counted lines — those of untagged users' orders for untagged products — so the default
+ * answer needs no filtering at read time. Applying an order counts the lines PostgreSQL confirms
+ * as counted (one query per relay chunk; a tag never changes, so the answer cannot go stale), and
+ * the replay reads counted lines only. `includeDrill` (rare: checking a rehearsal's effect) is
+ * answered from SQL over every line rather than from a second store: one code path, no second set
+ * of keys to keep in step, and it is exact.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Metrics } from '../../infra/metrics.js';
@@ -42,16 +50,23 @@ export class RankingService {
     return this.store.kind;
   }
 
-  /** Counts paid orders into the store (idempotent per order). */
-  apply(
-    orders: { orderId: string; paidAt: string | Date; items: { productId: string; quantity: number }[] }[],
-  ) {
-    const facts: PaidOrderFact[] = orders.map((o) => ({
-      orderId: o.orderId,
-      day: utcDay(new Date(o.paidAt).getTime()),
-      items: o.items,
-    }));
-    return this.store.apply(facts);
+  /**
+   * Counts paid orders into the store (idempotent per order), their counted lines only: a line of
+   * a tagged user or product, or of an order PostgreSQL no longer has, is left out.
+   */
+  async apply(orders: { orderId: string; paidAt: string | Date }[]): Promise<void> {
+    const counted = await this.repo.countedLines(orders.map((o) => o.orderId));
+    const byOrder = new Map<string, { productId: string; quantity: number }[]>();
+    for (const [line, quantity] of counted) {
+      const [orderId, productId] = line.split(':');
+      byOrder.set(orderId, [...(byOrder.get(orderId) ?? []), { productId, quantity }]);
+    }
+    const facts: PaidOrderFact[] = [];
+    for (const o of orders) {
+      const items = byOrder.get(o.orderId);
+      if (items) facts.push({ orderId: o.orderId, day: utcDay(new Date(o.paidAt).getTime()), items });
+    }
+    if (facts.length) await this.store.apply(facts);
   }
 
   /** Units sold per product over the window, from the store (falls back to SQL if it fails). */
@@ -66,13 +81,15 @@ export class RankingService {
     }
   }
 
-  /** The SQL aggregation over the same window (the truth the store must equal). */
-  totalsFromSql(days: number, nowMs = Date.now()): Promise<Map<string, number>> {
-    return this.repo.soldSince(windowOf(days, nowMs).startsAt);
+  /** The SQL aggregation over the same window (the truth the store must equal; with `includeDrill`, every line). */
+  totalsFromSql(days: number, nowMs = Date.now(), includeDrill = false): Promise<Map<string, number>> {
+    return this.repo.soldSince(windowOf(days, nowMs).startsAt, includeDrill);
   }
 
-  async popular(days: number, limit: number): Promise<BestSeller[]> {
-    const top = rank(await this.totals(days), limit);
+  /** The top `limit` over `days` days; rehearsal orders and products only with `includeDrill` (from SQL). */
+  async popular(days: number, limit: number, includeDrill = false): Promise<BestSeller[]> {
+    const totals = includeDrill ? await this.totalsFromSql(days, Date.now(), true) : await this.totals(days);
+    const top = rank(totals, limit);
     const products = await this.catalog.getMany(top.map((t) => t.productId));
     return top.flatMap((t) => {
       const p = products.get(t.productId);
@@ -94,7 +111,10 @@ export class RankingService {
     for (;;) {
       const rows = await this.repo.paidOrders(since, after, REPLAY_CHUNK);
       if (rows.length === 0) break;
-      await this.apply(rows);
+      // Counted lines only already (paidOrders filters them).
+      await this.store.apply(
+        rows.map((o) => ({ orderId: o.orderId, day: utcDay(new Date(o.paidAt).getTime()), items: o.items })),
+      );
       total += rows.length;
       after = rows[rows.length - 1].orderId;
     }

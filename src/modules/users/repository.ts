@@ -16,13 +16,16 @@ export class UsersRepository {
     return rows[0];
   }
 
-  /** Inserts many users in one statement; returns them in input order. */
-  async createMany(names: string[]): Promise<UserRow[]> {
+  /**
+   * Inserts many users in one statement; returns them in input order. `runTag` marks them as a
+   * rehearsal's (migrations/006_run_tags.sql); null for real users.
+   */
+  async createMany(names: string[], runTag: string | null = null): Promise<UserRow[]> {
     const { rows } = await this.pool.query<UserRow>(
-      `INSERT INTO users (name)
-       SELECT n FROM unnest($1::text[]) WITH ORDINALITY AS t(n, ord) ORDER BY ord
+      `INSERT INTO users (name, run_tag)
+       SELECT n, $2 FROM unnest($1::text[]) WITH ORDINALITY AS t(n, ord) ORDER BY ord
        RETURNING id::text AS id, name`,
-      [names],
+      [names, runTag],
     );
     // RETURNING follows insertion order, which follows ORDER BY ord for a single INSERT ... SELECT.
     return rows;

@@ -20,10 +20,10 @@ export class UsersService {
     return { ...user, token: await this.tokens.sign(user) };
   }
 
-  /** Creates `count` users named `<prefix>-1` … `<prefix>-<count>`, in that order. */
-  async createMany(prefix: string, count: number): Promise<UserWithToken[]> {
+  /** Creates `count` users named `<prefix>-1` … `<prefix>-<count>`, in that order, tagged with `runTag` if given. */
+  async createMany(prefix: string, count: number, runTag: string | null = null): Promise<UserWithToken[]> {
     const names = Array.from({ length: count }, (_, i) => `${prefix}-${i + 1}`);
-    const created = await this.repo.createMany(names);
+    const created = await this.repo.createMany(names, runTag);
     const out: UserWithToken[] = [];
     for (let i = 0; i < created.length; i++) {
       // Signing is synchronous: yield every 500 tokens so a 10,000-user bulk never holds the event

@@ -1,10 +1,12 @@
 /**
- * Live entry streams (SSE): `position` on every change and at least every 5 s, `admitted` (with the
+ * Live entry streams (SSE): `position` on change (at most once a second) and at least every 5 s, `admitted` (with the
  * pass) and `expired`; an open stream is a heartbeat. One pump timer for every stream of the
  * process (not one per stream): every `pumpMs` it reads each streamed entry from the gate — which
- * also beats its heart — and sends what changed. Admissions made by this process's admitter are
- * pushed at once (no pump wait); those made by an admitter in another process reach the stream
- * within one pump pass, since the gate is shared.
+ * also beats its heart — and sends what changed. Admissions are pushed at once: the admitter, in
+ * whichever process holds the lease, publishes who it admitted (see index.ts) and every process
+ * refreshes those users' streams on the message (`admitted`). Pub/sub may lose a message (a
+ * subscriber reconnecting); the pump then delivers the admission at its next pass, since the gate
+ * is shared.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { EventStream } from '../../http/streams.js';
@@ -19,8 +21,17 @@ interface Watch {
 }
 
 const KEEP_ALIVE_MS = 5_000;
+/**
+ * A changed position is sent at most this often per stream: in a moving line every admission moves
+ * every place, and thousands of streams re-sent at every pump pass would cost the server (and the
+ * phones) more than a place a second is worth. `admitted` and `expired` are never held back.
+ */
+const POSITION_GAP_MS = 1_000;
 /** Entries read at once per pump (bounds the gate traffic of one pump in cluster mode). */
 const CONCURRENCY = 200;
+/** A pushed admission's read is tried this many times, PUSH_RETRY_MS × attempt apart (≈ 5 s in all). */
+const PUSH_RETRIES = 6;
+const PUSH_RETRY_MS = 333;
 
 export class EntryStreams {
   private readonly watches = new Set<Watch>();
@@ -34,12 +45,25 @@ export class EntryStreams {
     private readonly rooms: WaitingRoomsService,
     private readonly log: FastifyBaseLogger,
     private readonly pumpMs = 500,
-  ) {
-    rooms.onAdmitted((roomId, userIds) => {
-      for (const userId of userIds) {
-        for (const w of this.byEntry.get(`${roomId}:${userId}`) ?? []) void this.refresh(w);
-      }
-    });
+  ) {}
+
+  /** These users of the room were just admitted (by any process): their streams get the pass now. */
+  admitted(roomId: string, userIds: readonly string[]): void {
+    for (const userId of userIds) {
+      for (const w of this.byEntry.get(`${roomId}:${userId}`) ?? []) void this.refreshPushed(w);
+    }
+  }
+
+  /**
+   * A pushed admission is read at once; a read that fails (Redis slow, the gate's breaker open for a
+   * moment) is tried again a few times shortly after, rather than left to the next pump pass, which
+   * may be many seconds away (WAITING_ROOM_STREAM_PUMP_MS).
+   */
+  private async refreshPushed(w: Watch): Promise<void> {
+    for (let attempt = 0; attempt < PUSH_RETRIES; attempt++) {
+      if (attempt) await new Promise((r) => setTimeout(r, PUSH_RETRY_MS * attempt));
+      if (await this.refresh(w)) return;
+    }
   }
 
   get size(): number {
@@ -83,22 +107,29 @@ export class EntryStreams {
       w.stream.close({ event: 'expired', data: e, id });
       return;
     }
+    const since = now - w.sentAt;
+    if (since < POSITION_GAP_MS) return; // the next pump pass sends what changed meanwhile
     const text = JSON.stringify(e);
-    if (text === w.last && now - w.sentAt < KEEP_ALIVE_MS) return;
+    if (text === w.last && since < KEEP_ALIVE_MS) return;
     w.last = text;
     w.sentAt = now;
     w.stream.send({ event: 'position', data: e, id });
   }
 
-  /** Reads one streamed entry (a heartbeat) and sends what changed. */
-  private async refresh(w: Watch): Promise<void> {
-    if (w.stream.closed) return;
+  /** Reads one streamed entry (a heartbeat) and sends what changed; false when the read failed. */
+  private async refresh(w: Watch): Promise<boolean> {
+    if (w.stream.closed) return true;
     try {
       this.deliver(w, await this.rooms.entry(w.roomId, w.userId, true), Date.now());
+      return true;
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'NOT_FOUND') w.stream.close({ event: 'expired', data: { status: 'EXPIRED' } });
-      else this.log.debug({ err, roomId: w.roomId }, 'entry stream read failed; next pump retries');
+      if (code === 'NOT_FOUND') {
+        w.stream.close({ event: 'expired', data: { status: 'EXPIRED' } });
+        return true;
+      }
+      this.log.debug({ err, roomId: w.roomId }, 'entry stream read failed; tried again');
+      return false;
     }
   }
 
@@ -110,6 +141,9 @@ export class EntryStreams {
       const all = [...this.watches];
       for (let i = 0; i < all.length; i += CONCURRENCY) {
         await Promise.all(all.slice(i, i + CONCURRENCY).map((w) => this.refresh(w)));
+        // Let pushed admissions, requests and the admitter's tick in between chunks: with an
+        // in-process gate a chunk completes in microtasks and would otherwise hold the loop.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
       this.pumping = false;

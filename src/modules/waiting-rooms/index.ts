@@ -1,3 +1,4 @@
+import { within } from '../../infra/timing.js';
 import { defineModule } from '../../kernel/module.js';
 import { EntryStreams } from './events.js';
 import type { WaitingRoomGate } from './gate.js';
@@ -19,6 +20,26 @@ declare module '../../kernel/module.js' {
 const TICK_MS = 200;
 /** The admitter's lease, ms: a dead admitter is replaced within this (renewed every tick). */
 const LEASE_MS = 3_000;
+/** Pub/sub channel of admissions: `{ roomId, userIds }`, published by the admitter. */
+const ADMITTED_CHANNEL = 'waiting-rooms:admitted';
+
+interface AdmittedMessage {
+  roomId: string;
+  userIds: string[];
+}
+
+function admittedMessage(text: string): AdmittedMessage | null {
+  try {
+    const m = JSON.parse(text) as Partial<AdmittedMessage>;
+    if (typeof m.roomId !== 'string' || !Array.isArray(m.userIds)) return null;
+    return { roomId: m.roomId, userIds: m.userIds.filter((u): u is string => typeof u === 'string') };
+  } catch {
+    return null;
+  }
+}
+
+/** How long the start waits for the admissions channel's SUBSCRIBE to take effect, ms. */
+const SUBSCRIBE_WAIT_MS = 3_000;
 
 /**
  * Virtual waiting rooms: a fair line with computed places, heartbeats, admission by rate and
@@ -27,7 +48,7 @@ const LEASE_MS = 3_000;
  */
 export default defineModule({
   name: 'waitingRooms',
-  infra: ['postgres', 'redis', 'keys', 'tokens', 'commits', 'locks', 'metrics', 'log'],
+  infra: ['postgres', 'redis', 'pubsub', 'keys', 'tokens', 'commits', 'locks', 'metrics', 'log', 'config'],
   dependsOn: [],
   prefix: '',
   create({ infra }) {
@@ -50,7 +71,16 @@ export default defineModule({
       infra.log,
       { tickMs: TICK_MS, leaseMs: LEASE_MS },
     );
-    const streams = new EntryStreams(rooms, infra.log);
+    const streams = new EntryStreams(rooms, infra.log, infra.config.waitingRoomStreamPumpMs);
+    // Admissions reach the streams of every process through pub/sub (in-process in embedded mode).
+    const pubsub = infra.pubsub();
+    rooms.onAdmitted((roomId, userIds) => {
+      const message: AdmittedMessage = { roomId, userIds };
+      pubsub.publish(ADMITTED_CHANNEL, JSON.stringify(message)).catch((err) => {
+        infra.log.warn({ err, roomId }, 'admissions not published; entry streams get them at the next pump');
+      });
+    });
+    let subscribed: Promise<(() => Promise<void>) | null> | null = null;
     const page = loadWaitingRoomPage();
     return {
       service: rooms,
@@ -58,8 +88,26 @@ export default defineModule({
         await app.register(waitingRoomsRoutes(rooms, streams), { prefix: '/api/v1' });
         await app.register(waitingRoomPageRoutes(page), { prefix: '/wait/:roomId' });
       },
-      start: () => rooms.start(),
+      async start() {
+        // Awaited for at most SUBSCRIBE_WAIT_MS: a process that says it is ready gets pushed
+        // admissions from then on (a message published before SUBSCRIBE took effect is lost), yet a
+        // Redis still connecting does not hold the start for long (the pump covers until then).
+        subscribed = pubsub
+          .subscribe(ADMITTED_CHANNEL, (text) => {
+            const m = admittedMessage(text);
+            if (m) streams.admitted(m.roomId, m.userIds);
+          })
+          .catch((err) => {
+            infra.log.warn({ err }, 'admissions channel not subscribed; entry streams rely on the pump');
+            return null;
+          });
+        await within(subscribed, SUBSCRIBE_WAIT_MS);
+        await rooms.start();
+      },
       async close() {
+        // A subscription still pending (Redis down) is dropped with the subscriber connection by infra.
+        const unsubscribe = subscribed && (await within(subscribed, 1_000));
+        await unsubscribe?.();
         await rooms.close();
         await joins.close();
       },

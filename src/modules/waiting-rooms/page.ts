@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { appError } from '../../http/errors.js';
-import { IdParam, isId, ProblemResponses } from '../../http/schemas.js';
+import { responses } from '../../http/responses.js';
+import { IdParam, isId } from '../../http/schemas.js';
 
 export interface StaticPage {
   html: string;
@@ -73,7 +74,23 @@ export const waitingRoomPageRoutes =
           // An HTML page, not an API operation: described in docs/api.md, left out of /docs.
           hide: true,
           params: Type.Object({ roomId: IdParam }),
-          response: ProblemResponses,
+          response: responses(
+            {
+              200: Type.Unsafe<string>({
+                description: 'The page (HTML)',
+                content: { 'text/html': { schema: Type.String() } },
+              }),
+              // No body at all (not JSON null): the reply is sent empty.
+              304: Type.Unsafe<undefined>({
+                type: 'null',
+                description: 'Not modified (If-None-Match matched the ETag)',
+              }),
+            },
+            {
+              NOT_FOUND: 'the room id is not an id',
+              INTERNAL: `the page (web/${FILE}) is missing from this build`,
+            },
+          ),
         },
       },
       async (request, reply) => {

@@ -15,6 +15,8 @@ export interface RoomRow {
   idleTimeoutSeconds: number;
   opensAt: Date | null;
   paused: boolean;
+  /** The rehearsal that created the room (migrations/006_run_tags.sql); null for a real one. Set once, at creation. */
+  runTag?: string | null;
 }
 
 export type RoomSettings = Omit<RoomRow, 'id'>;
@@ -27,16 +29,26 @@ export interface NewEntry {
 }
 
 const ROOM_COLUMNS = `id::text AS id, name, max_active AS "maxActive", admit_per_second AS "admitPerSecond",
-  pass_ttl_seconds AS "passTtlSeconds", idle_timeout_seconds AS "idleTimeoutSeconds", opens_at AS "opensAt", paused`;
+  pass_ttl_seconds AS "passTtlSeconds", idle_timeout_seconds AS "idleTimeoutSeconds", opens_at AS "opensAt", paused,
+  run_tag AS "runTag"`;
 
 export class WaitingRoomsRepository {
   constructor(private readonly pool: Pool) {}
 
   async create(s: RoomSettings): Promise<RoomRow> {
     const { rows } = await this.pool.query<RoomRow>(
-      `INSERT INTO waiting_rooms (name, max_active, admit_per_second, pass_ttl_seconds, idle_timeout_seconds, opens_at, paused)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${ROOM_COLUMNS}`,
-      [s.name, s.maxActive, s.admitPerSecond, s.passTtlSeconds, s.idleTimeoutSeconds, s.opensAt, s.paused],
+      `INSERT INTO waiting_rooms (name, max_active, admit_per_second, pass_ttl_seconds, idle_timeout_seconds, opens_at, paused, run_tag)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${ROOM_COLUMNS}`,
+      [
+        s.name,
+        s.maxActive,
+        s.admitPerSecond,
+        s.passTtlSeconds,
+        s.idleTimeoutSeconds,
+        s.opensAt,
+        s.paused,
+        s.runTag ?? null,
+      ],
     );
     return rows[0];
   }
@@ -67,6 +79,16 @@ export class WaitingRoomsRepository {
       [id],
     );
     return rows[0] ?? null;
+  }
+
+  /** Rooms in id order after `afterId`, limit+1 of them (so the caller knows if there is more). */
+  async page(afterId: string | null, limit: number): Promise<(RoomRow & { createdAt: Date })[]> {
+    const { rows } = await this.pool.query<RoomRow & { createdAt: Date }>(
+      `SELECT ${ROOM_COLUMNS}, created_at AS "createdAt" FROM waiting_rooms
+       WHERE id > $1 ORDER BY waiting_rooms.id LIMIT $2`,
+      [afterId ?? '0', limit + 1],
+    );
+    return rows;
   }
 
   /** Every room (the admitter's list). */

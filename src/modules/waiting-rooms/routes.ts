@@ -2,7 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { userOf } from '../../http/auth.js';
 import { appError } from '../../http/errors.js';
-import { IdParam, isId, ProblemResponses, Text } from '../../http/schemas.js';
+import { decodeCursor, pageOf, pageSchema } from '../../http/pagination.js';
+import { named, responses } from '../../http/responses.js';
+import { IdParam, isId, PageQuery, RunTag, Text } from '../../http/schemas.js';
 import type { EntryStreams } from './events.js';
 import type { RoomRow, RoomSettings } from './repository.js';
 import type { WaitingRoomsService } from './service.js';
@@ -16,7 +18,7 @@ const Settings = {
   opensAt: Type.String({ format: 'date-time' }),
 };
 
-const Room = Type.Object({
+const RoomFields = {
   id: Type.String(),
   name: Type.String(),
   maxActive: Type.Union([Type.Integer(), Type.Null()]),
@@ -25,34 +27,99 @@ const Room = Type.Object({
   idleTimeoutSeconds: Type.Integer(),
   opensAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   paused: Type.Boolean(),
+};
+
+const ROOM_EXAMPLE = {
+  id: '1',
+  name: 'Black Friday line',
+  maxActive: 100,
+  admitPerSecond: 20,
+  passTtlSeconds: 300,
+  idleTimeoutSeconds: 60,
+  opensAt: null,
+  paused: false,
+};
+
+const Room = named('WaitingRoom', Type.Object(RoomFields), {
+  description: "A waiting room's settings",
+  example: ROOM_EXAMPLE,
 });
 
-const RoomStatus = Type.Intersect([
-  Room,
+const RoomStatus = named(
+  'WaitingRoomStatus',
   Type.Object({
+    ...RoomFields,
     waiting: Type.Integer(),
     active: Type.Integer(),
     admittedTotal: Type.Integer(),
     admitRate: Type.Number({ description: 'admissions per second over the last 10 s' }),
   }),
-]);
+  {
+    description: 'A waiting room: its settings and how many wait, are active and were admitted',
+    example: { ...ROOM_EXAMPLE, waiting: 1520, active: 100, admittedTotal: 870, admitRate: 19.6 },
+  },
+);
 
-const Entry = Type.Object({
-  status: Type.Union([
-    Type.Literal('WAITING'),
-    Type.Literal('ADMITTED'),
-    Type.Literal('EXPIRED'),
-    Type.Literal('DONE'),
-  ]),
-  position: Type.Union([Type.Integer(), Type.Null()], {
-    description: 'place in line (1 = next); null before the opening',
+const RoomListItem = named(
+  'WaitingRoomListItem',
+  Type.Object({
+    ...RoomFields,
+    waiting: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'entries in line (pre-queue included); null while the room is not loaded in the gate',
+    }),
+    active: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'entries admitted with a live pass; null while the room is not loaded in the gate',
+    }),
+    createdAt: Type.String({ format: 'date-time' }),
+    runTag: Type.Union([Type.String(), Type.Null()], {
+      description: 'the rehearsal that created it, if any',
+    }),
   }),
-  ahead: Type.Integer(),
-  estimatedWaitSeconds: Type.Union([Type.Integer(), Type.Null()]),
-  joinedAt: Type.String({ format: 'date-time' }),
-  pass: Type.Optional(Type.String({ description: 'send it as X-Waiting-Room-Pass' })),
-  passExpiresAt: Type.Optional(Type.String({ format: 'date-time' })),
-});
+  {
+    description: 'A waiting room in the admin list',
+    example: {
+      ...ROOM_EXAMPLE,
+      waiting: 1520,
+      active: 100,
+      createdAt: '2026-11-27T23:00:00.000Z',
+      runTag: null,
+    },
+  },
+);
+
+const Entry = named(
+  'WaitingRoomEntry',
+  Type.Object({
+    status: Type.Union([
+      Type.Literal('WAITING'),
+      Type.Literal('ADMITTED'),
+      Type.Literal('EXPIRED'),
+      Type.Literal('DONE'),
+    ]),
+    position: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'place in line (1 = next); null before the opening',
+    }),
+    ahead: Type.Integer(),
+    estimatedWaitSeconds: Type.Union([Type.Integer(), Type.Null()]),
+    joinedAt: Type.String({ format: 'date-time' }),
+    pass: Type.Optional(Type.String({ description: 'send it as X-Waiting-Room-Pass' })),
+    passExpiresAt: Type.Optional(Type.String({ format: 'date-time' })),
+  }),
+  {
+    description: "The caller's entry in a waiting room",
+    example: {
+      status: 'WAITING',
+      position: 12,
+      ahead: 11,
+      estimatedWaitSeconds: 1,
+      joinedAt: '2026-11-28T00:00:01.250Z',
+    },
+  },
+);
+
+const NO_ROOM = 'no such waiting room';
+const REBUILDING = "the room's gate is being rebuilt from PostgreSQL; retry shortly";
+const NOT_IN_ROOM = 'no such waiting room, or the caller is not in it';
 
 const Params = Type.Object({ roomId: IdParam });
 
@@ -77,6 +144,38 @@ function roomId(raw: string): string {
 export const waitingRoomsRoutes =
   (rooms: WaitingRoomsService, streams: EntryStreams): FastifyPluginAsyncTypebox =>
   async (app) => {
+    app.get(
+      '/admin/waiting-rooms',
+      {
+        config: { access: 'admin' },
+        schema: {
+          tags: ['admin', 'waiting rooms'],
+          summary: 'Every waiting room in id order, a page at a time, with its waiting and active counts',
+          querystring: PageQuery,
+          response: responses(
+            {
+              200: pageSchema(RoomListItem.ref, 'in id order'),
+            },
+            { VALIDATION_FAILED: '`limit` outside 1..100, or a `cursor` this API did not hand out' },
+          ),
+        },
+      },
+      async (request) => {
+        const { cursor, limit } = request.query;
+        const page = pageOf(await rooms.page(decodeCursor(cursor), limit), limit);
+        return {
+          items: page.items.map((r) => ({
+            ...view(r),
+            waiting: r.waiting,
+            active: r.active,
+            createdAt: r.createdAt.toISOString(),
+            runTag: r.runTag ?? null,
+          })),
+          ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}),
+        };
+      },
+    );
+
     app.post(
       '/admin/waiting-rooms',
       {
@@ -92,10 +191,20 @@ export const waitingRoomsRoutes =
               passTtlSeconds: Type.Optional(Settings.passTtlSeconds),
               idleTimeoutSeconds: Type.Optional(Settings.idleTimeoutSeconds),
               opensAt: Type.Optional(Settings.opensAt),
+              runTag: Type.Optional(RunTag),
             },
-            { additionalProperties: false },
+            {
+              additionalProperties: false,
+              examples: [{ name: 'Black Friday line', maxActive: 100, admitPerSecond: 20 }],
+            },
           ),
-          response: { 201: Room, ...ProblemResponses },
+          response: responses(
+            { 201: Room.answer('Created') },
+            {
+              VALIDATION_FAILED:
+                'the body does not match the schema, or neither maxActive nor admitPerSecond',
+            },
+          ),
         },
       },
       async (request, reply) => {
@@ -110,6 +219,7 @@ export const waitingRoomsRoutes =
           idleTimeoutSeconds: b.idleTimeoutSeconds ?? 60,
           opensAt: b.opensAt ? new Date(b.opensAt) : null,
           paused: false,
+          runTag: b.runTag ?? null,
         };
         return reply.code(201).send(view(await rooms.create(settings)));
       },
@@ -133,9 +243,16 @@ export const waitingRoomsRoutes =
               opensAt: Type.Optional(Type.Union([Settings.opensAt, Type.Null()])),
               paused: Type.Optional(Type.Boolean()),
             },
-            { additionalProperties: false, minProperties: 1 },
+            { additionalProperties: false, minProperties: 1, examples: [{ paused: true }] },
           ),
-          response: { 200: Room, ...ProblemResponses },
+          response: responses(
+            { 200: Room.answer('Changed: the settings now') },
+            {
+              VALIDATION_FAILED:
+                'the body does not match the schema (or is empty), or the change would leave neither maxActive nor admitPerSecond',
+              NOT_FOUND: NO_ROOM,
+            },
+          ),
         },
       },
       async (request) => {
@@ -154,7 +271,10 @@ export const waitingRoomsRoutes =
           tags: ['waiting rooms'],
           summary: 'A room: its settings and how many wait, are active and were admitted',
           params: Params,
-          response: { 200: RoomStatus, ...ProblemResponses },
+          response: responses(
+            { 200: RoomStatus.answer('The room') },
+            { NOT_FOUND: NO_ROOM, UNAVAILABLE: REBUILDING },
+          ),
         },
       },
       async (request) => rooms.view(roomId(request.params.roomId)),
@@ -168,7 +288,16 @@ export const waitingRoomsRoutes =
           tags: ['waiting rooms'],
           summary: 'Join the line: 201 with a new entry, 200 with the one you have (one per user and room)',
           params: Params,
-          response: { 200: Entry, 201: Entry, ...ProblemResponses },
+          response: responses(
+            {
+              200: Entry.answer('Already in: the same entry and place'),
+              201: Entry.answer('Joined: a new entry'),
+            },
+            {
+              NOT_FOUND: NO_ROOM,
+              UNAVAILABLE: `the join could not be made durable (nothing was kept), or ${REBUILDING}`,
+            },
+          ),
         },
       },
       async (request, reply) => {
@@ -186,7 +315,10 @@ export const waitingRoomsRoutes =
           summary:
             'Your entry: place, people ahead, estimated wait, and the pass once admitted (also a heartbeat)',
           params: Params,
-          response: { 200: Entry, ...ProblemResponses },
+          response: responses(
+            { 200: Entry.answer('The entry') },
+            { NOT_FOUND: NOT_IN_ROOM, UNAVAILABLE: REBUILDING },
+          ),
         },
       },
       async (request) => rooms.entry(roomId(request.params.roomId), userOf(request).id),
@@ -199,9 +331,27 @@ export const waitingRoomsRoutes =
         schema: {
           tags: ['waiting rooms'],
           summary:
-            'Your entry as Server-Sent Events: `position` (on change, at least every 5 s), `admitted` (with the pass), `expired`. An open stream is a heartbeat. The token may be sent as ?access_token=',
+            'Your entry as Server-Sent Events: `position` (on change, at most once a second, and at least every 5 s), `admitted` (with the pass), `expired`. An open stream is a heartbeat. The token may be sent as ?access_token=',
           params: Params,
           querystring: Type.Object({ access_token: Type.Optional(Type.String({ maxLength: 4096 })) }),
+          response: responses(
+            {
+              200: Type.Unsafe<string>({
+                description:
+                  'A stream of events `position` and `admitted` (data: a WaitingRoomEntry) and `expired`, until the entry ends or the server drains (`shutdown`)',
+                content: {
+                  'text/event-stream': {
+                    schema: Type.String({
+                      examples: [
+                        'retry: 2000\n\nevent: position\ndata: {"status":"WAITING","position":12,"ahead":11,"estimatedWaitSeconds":1,"joinedAt":"2026-11-28T00:00:01.250Z"}\n\n',
+                      ],
+                    }),
+                  },
+                },
+              }),
+            },
+            { NOT_FOUND: NOT_IN_ROOM, UNAVAILABLE: REBUILDING },
+          ),
         },
       },
       async (request, reply) => {
@@ -221,7 +371,7 @@ export const waitingRoomsRoutes =
           tags: ['waiting rooms'],
           summary: 'Leave the room: your place (or your active slot) is freed',
           params: Params,
-          response: { 204: Type.Null(), ...ProblemResponses },
+          response: responses({ 204: Type.Null({ description: 'Left' }) }, { NOT_FOUND: NOT_IN_ROOM }),
         },
       },
       async (request, reply) => {

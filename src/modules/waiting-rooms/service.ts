@@ -454,4 +454,51 @@ export class WaitingRoomsService {
       }
     }
   }
+
+  // ---- admin list (GET /api/v1/admin/waiting-rooms) ------------------------------------------
+
+  /**
+   * Rooms in id order after `afterId` (limit+1 rows), each with its waiting (pre-queue included)
+   * and active counts from the gate: O(1) per room, read in parallel. A room the gate has not
+   * loaded (or a gate that fails) has null counts: a list starts no rebuild.
+   */
+  async page(
+    afterId: string | null,
+    limit: number,
+  ): Promise<(RoomRow & { createdAt: Date; waiting: number | null; active: number | null })[]> {
+    const rows = await this.repo.page(afterId, limit);
+    return Promise.all(
+      rows.map(async (r) => {
+        const c = await this.gate.counts(r.id).catch(() => null);
+        return { ...r, waiting: c ? c.waiting + c.prequeue : null, active: c ? c.active : null };
+      }),
+    );
+  }
+
+  // ---- rehearsal cleanup (DELETE /api/v1/admin/runs/:runTag) ------------------------------------
+
+  /**
+   * Called once a rehearsal's rows are deleted from PostgreSQL: its rooms leave the gate and the
+   * settings cache, and its users' entries in the rooms that remain leave their gates (an entry with
+   * no row would hold the line until the admitter's orphan timeout). A gate failure is logged, not
+   * thrown: the rows are gone either way, a room's gate is rebuilt from PostgreSQL, and the admitter
+   * drops an entry without a row after ORPHAN_JOIN_MS.
+   */
+  async forgetDeleted(roomIds: string[], entries: { roomId: string; userId: string }[]): Promise<void> {
+    for (const roomId of roomIds) {
+      this.rooms.delete(roomId);
+      this.rates.delete(roomId);
+      this.buckets.delete(roomId);
+      await this.gate
+        .evict(roomId)
+        .catch((err) => this.log.warn({ err, roomId }, 'deleted room left in the gate'));
+    }
+    const gone = new Set(roomIds);
+    for (const { roomId, userId } of entries) {
+      if (gone.has(roomId)) continue;
+      await this.gate
+        .remove(roomId, userId)
+        .catch((err) => this.log.warn({ err, roomId }, 'deleted entry left in the gate'));
+    }
+  }
 }
