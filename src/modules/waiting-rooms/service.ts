@@ -78,6 +78,12 @@ export class WaitingRoomsService {
   private readonly rates = new Map<string, { total: number; rate: number; at: number }>();
   private readonly loading = new Map<string, Promise<void>>();
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  /**
+   * Rooms deleted by a rehearsal cleanup (ids are never reused). A read that started before the
+   * delete committed (an admission pass, a settings lookup) must not put the room back in the cache
+   * or the gate; bounded, oldest forgotten first.
+   */
+  private readonly deleted = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
   private closed = false;
@@ -130,6 +136,7 @@ export class WaitingRoomsService {
     let row = hit && now - hit.at < ROOM_TTL_MS ? hit.row : undefined;
     if (row === undefined) {
       row = await this.repo.get(roomId);
+      if (this.deleted.has(roomId)) row = null;
       if (this.rooms.size > 10_000) this.rooms.clear();
       this.rooms.set(roomId, { row, at: now });
     }
@@ -343,6 +350,7 @@ export class WaitingRoomsService {
       return;
     }
     for (const row of await this.repo.all()) {
+      if (this.deleted.has(row.id)) continue;
       this.rooms.set(row.id, { row, at: Date.now() });
       await this.tickRoom(row).catch((err) =>
         this.log.warn({ err, roomId: row.id }, 'room admission failed'),
@@ -486,6 +494,8 @@ export class WaitingRoomsService {
    */
   async forgetDeleted(roomIds: string[], entries: { roomId: string; userId: string }[]): Promise<void> {
     for (const roomId of roomIds) {
+      this.deleted.add(roomId);
+      if (this.deleted.size > 10_000) this.deleted.delete(this.deleted.values().next().value as string);
       this.rooms.delete(roomId);
       this.rates.delete(roomId);
       this.buckets.delete(roomId);
